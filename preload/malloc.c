@@ -1,0 +1,79 @@
+/* The exported C malloc family: each symbol is a thin forward into src/.
+ * Both LD_PRELOAD and -lmpool reach these, ahead of glibc's definitions. */
+#define _GNU_SOURCE
+#include "../src/alloc.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+MP_EXPORT void *malloc(size_t n) { return mp_malloc(n); }
+MP_EXPORT void free(void *p) { mp_free(p); }
+MP_EXPORT void *calloc(size_t k, size_t n) { return mp_calloc(k, n); }
+MP_EXPORT void *realloc(void *p, size_t n) { return mp_realloc(p, n); }
+MP_EXPORT void *reallocarray(void *p, size_t k, size_t n) { return mp_reallocarray(p, k, n); }
+MP_EXPORT int posix_memalign(void **out, size_t align, size_t n) { return mp_posix_memalign(out, align, n); }
+MP_EXPORT void *aligned_alloc(size_t align, size_t n) { return mp_aligned_alloc(align, n); }
+MP_EXPORT void *memalign(size_t align, size_t n) { return mp_memalign(align, n); }
+MP_EXPORT void *valloc(size_t n) { return mp_valloc(n); }
+MP_EXPORT void *pvalloc(size_t n) { return mp_pvalloc(n); }
+MP_EXPORT size_t malloc_usable_size(void *p) { return mp_usable_size(p); }
+MP_EXPORT void cfree(void *p) { mp_free(p); }
+MP_EXPORT void free_sized(void *p, size_t n) { mp_free_sized(p, n); }
+MP_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { (void)align; mp_free_sized(p, n); }
+
+/* glibc's internal names, which some programs and libraries call directly. */
+MP_EXPORT void *__libc_malloc(size_t n) { return mp_malloc(n); }
+MP_EXPORT void __libc_free(void *p) { mp_free(p); }
+MP_EXPORT void *__libc_calloc(size_t k, size_t n) { return mp_calloc(k, n); }
+MP_EXPORT void *__libc_realloc(void *p, size_t n) { return mp_realloc(p, n); }
+MP_EXPORT void *__libc_memalign(size_t align, size_t n) { return mp_memalign(align, n); }
+MP_EXPORT void *__libc_valloc(size_t n) { return mp_valloc(n); }
+MP_EXPORT void *__libc_pvalloc(size_t n) { return mp_pvalloc(n); }
+
+/* Figures in glibc's shapes, answered from mpool's own counters. */
+MP_EXPORT struct mallinfo2 mallinfo2(void)
+{
+    mp_totals_t t;
+    mp_stats_collect(&t);
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = t.mapped_bytes;                       /* pool memory carved into spans */
+    mi.hblkhd = t.fallback_bytes;                    /* bytes in fallback blocks */
+    mi.hblks = t.fallback_allocs - t.fallback_frees; /* fallback blocks */
+    mi.uordblks = t.active_bytes;                    /* bytes in use */
+    mi.fordblks = t.mapped_bytes > t.active_bytes - t.fallback_bytes
+                      ? t.mapped_bytes - (t.active_bytes - t.fallback_bytes)
+                      : 0; /* pool bytes not in use */
+    return mi;
+}
+
+MP_EXPORT struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = (int)m2.arena;
+    mi.hblkhd = (int)m2.hblkhd;
+    mi.hblks = (int)m2.hblks;
+    mi.uordblks = (int)m2.uordblks;
+    mi.fordblks = (int)m2.fordblks;
+    return mi;
+}
+
+/* Nothing is returned to the OS yet (see docs/ROADMAP.md): 0 says so. */
+MP_EXPORT int malloc_trim(size_t pad)
+{
+    (void)pad;
+    return 0;
+}
+
+/* glibc tuning knobs do not apply to mpool; report failure as glibc does
+ * for an unknown parameter. */
+MP_EXPORT int mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 0;
+}

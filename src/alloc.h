@@ -1,0 +1,53 @@
+/* The fast paths, inlined into every exported entry point.
+ *
+ * malloc: size -> class (a table load for <= 1 KiB), pop the thread's bin.
+ *   One unlikely branch (the bin is empty) leads to mp_malloc_generic.
+ * free: one subtraction and compare says "ours", one pagemap load gives the
+ *   class, a multiply checks p is a block start, push onto the bin.  One
+ *   unlikely branch (foreign pointer, bad pointer, bin full, no cache) leads to
+ *   mp_free_generic.
+ * No atomics, no locks, no initialisation test: before init, and on a thread
+ * without a cache, every bin is empty and full, so both paths miss.
+ * Budget: about 12 instructions for malloc and 20 for free (see
+ * docs/PERFORMANCE.md for the counted disassembly). */
+#ifndef MPOOL_ALLOC_H
+#define MPOOL_ALLOC_H
+
+#include "internal.h"
+
+static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
+{
+    mp_tcache_t *tc = mp_tls_cache;
+    mp_bin_t *bin = &tc->bins[mp_size_class(n)];
+    mp_block_t *b = bin->head;
+    if (MP_LIKELY(b != NULL)) {
+        bin->head = b->next;
+        bin->count--;
+        bin->allocs++;
+        return b;
+    }
+    return mp_malloc_generic(n);
+}
+
+static inline __attribute__((always_inline)) void mp_free(void *p)
+{
+    uintptr_t off = (uintptr_t)p - mp_region.base;
+    if (MP_LIKELY(off < mp_region.size)) {
+        size_t page = off >> MP_PAGE_SHIFT;
+        uint32_t e = mp_region.pagemap[page];
+        unsigned c = e & 0xff; /* 0 (no span) has an always-full bin */
+        uintptr_t span_off = (uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT;
+        mp_bin_t *bin = &mp_tls_cache->bins[c];
+        if (MP_LIKELY(bin->count < bin->limit && mp_class_divides(&mp_classes[c], off - span_off))) {
+            mp_block_t *b = p;
+            b->next = bin->head;
+            bin->head = b;
+            bin->count++;
+            bin->frees++;
+            return;
+        }
+    }
+    mp_free_generic(p);
+}
+
+#endif

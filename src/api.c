@@ -1,0 +1,65 @@
+/* The explicit API of include/mpool.h: the prefixed allocation functions and
+ * the counters, for programs that call libmpool by name. */
+#include "alloc.h"
+#include "mpool.h"
+
+#include <errno.h>
+
+MP_EXPORT const char *mpool_version(void)
+{
+    return "0.1.0";
+}
+
+MP_EXPORT void *mpool_malloc(size_t n)
+{
+    return mp_malloc(n);
+}
+
+MP_EXPORT void mpool_free(void *p)
+{
+    mp_free(p);
+}
+
+MP_EXPORT void *mpool_calloc(size_t k, size_t n)
+{
+    return mp_calloc(k, n);
+}
+
+MP_EXPORT void *mpool_realloc(void *p, size_t n)
+{
+    return mp_realloc(p, n);
+}
+
+MP_EXPORT void *mpool_aligned_alloc(size_t align, size_t n)
+{
+    return mp_aligned_alloc(align, n);
+}
+
+MP_EXPORT size_t mpool_usable_size(const void *p)
+{
+    return mp_usable_size(p);
+}
+
+MP_EXPORT int mpool_stats_get(struct mpool_stats *out)
+{
+    if (out == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    mp_totals_t t;
+    mp_stats_collect(&t);
+    *out = (struct mpool_stats){
+        .allocs = t.allocs,
+        .frees = t.frees,
+        .reuses = t.reuses,
+        .active_blocks = t.active_blocks,
+        .active_bytes = t.active_bytes,
+        .mapped_bytes = t.mapped_bytes,
+        .fallback_allocs = t.fallback_allocs,
+        .fallback_frees = t.fallback_frees,
+        .fallback_active_bytes = t.fallback_bytes,
+        .threads_live = t.threads_started - t.threads_exited,
+        .threads_exited = t.threads_exited,
+    };
+    return 0;
+}

@@ -1,0 +1,88 @@
+/* Start-up, fork and the reentrancy guard.
+ *
+ * Initialisation runs once, on whichever thread allocates first (or from the
+ * constructor).  Anything it calls that allocates re-enters malloc on the same
+ * thread: mp_tls_in_init sends those requests to the bootstrap arena instead of
+ * recursing.  Other threads wait for it to finish.
+ *
+ * fork(): the handlers take every lock libmpool has, so the child inherits
+ * consistent tables, and the child re-initialises the locks.  When the process
+ * is single-threaded the locks are not taken: nobody else can hold them, and a
+ * fork() from a signal handler that interrupted malloc must not wait for a lock
+ * the interrupted code holds (glibc makes the same exception). */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/single_threaded.h>
+#include <unistd.h>
+
+_Atomic int mp_init_state;
+MP_TLS int mp_tls_in_init;
+unsigned long mp_thread_key;
+static bool fork_locked; /* prepare took the locks; parent must release them */
+
+static void fork_prepare(void)
+{
+    if (__libc_single_threaded)
+        return;
+    mp_tcache_fork_prepare();
+    mp_large_fork_prepare();
+    fork_locked = true;
+}
+
+static void fork_parent(void)
+{
+    if (!fork_locked)
+        return;
+    mp_large_fork_parent();
+    mp_tcache_fork_parent();
+    fork_locked = false;
+}
+
+static void fork_child(void)
+{
+    mp_large_fork_child();
+    mp_tcache_fork_child();
+    fork_locked = false;
+}
+
+static void init_once(void)
+{
+    mp_options_load();
+    if (mp_opt.verbose)
+        mp_options_print(STDERR_FILENO);
+    mp_sizeclass_init(mp_opt.max_class);
+    if (!mp_segment_init())
+        mp_warn("cannot reserve address space for the pools; every request goes to jemalloc");
+    pthread_key_t key;
+    if (pthread_key_create(&key, mp_tcache_thread_exit) != 0)
+        mp_report_fatal("pthread_key_create failed");
+    mp_thread_key = key;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+bool mp_init(void)
+{
+    if (MP_LIKELY(atomic_load_explicit(&mp_init_state, memory_order_acquire) == MP_INIT_DONE))
+        return true;
+    if (mp_tls_in_init)
+        return false;
+    int expected = MP_INIT_NONE;
+    if (atomic_compare_exchange_strong(&mp_init_state, &expected, MP_INIT_RUNNING)) {
+        mp_tls_in_init = 1;
+        init_once();
+        mp_tls_in_init = 0;
+        atomic_store_explicit(&mp_init_state, MP_INIT_DONE, memory_order_release);
+        return true;
+    }
+    while (atomic_load_explicit(&mp_init_state, memory_order_acquire) != MP_INIT_DONE)
+        sched_yield();
+    return true;
+}
+
+__attribute__((constructor)) static void mp_constructor(void)
+{
+    mp_init();
+}

@@ -1,0 +1,260 @@
+/* libmpool internals: types, limits and the prototypes of every src/ file,
+ * grouped under the file that defines them.
+ *
+ * Glossary
+ *   region   one large virtual reservation made at start; every pooled block
+ *            lives inside it, so "is p ours?" is one subtraction and compare.
+ *   page     64 KiB unit of the region; the pagemap has one entry per page.
+ *   span     a run of pages carved into equal blocks of one size class.
+ *   class    a block size (16 B .. MPOOL_MAX_CLASS); class 0 is the sentinel
+ *            "no class" whose bin is always empty and full.
+ *   bin      a thread's cache for one class: a LIFO free list, bounded.
+ *   batch    a NULL-terminated list of blocks moved between a bin and the
+ *            class's global stack in one CAS.
+ *   gstack   the lock-free global stack of batches, one per class.
+ *   fallback requests above the largest class, served by jemalloc.
+ */
+#ifndef MPOOL_INTERNAL_H
+#define MPOOL_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MP_HIDDEN __attribute__((visibility("hidden")))
+#define MP_EXPORT __attribute__((visibility("default")))
+#define MP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MP_NOINLINE __attribute__((noinline))
+#define MP_COLD __attribute__((cold, noinline))
+#define MP_TLS __thread __attribute__((tls_model("initial-exec")))
+#define MP_CACHELINE 64
+
+/* ---- limits ------------------------------------------------------------ */
+#define MP_PAGE_SHIFT 16                          /* 64 KiB pages */
+#define MP_PAGE_SIZE ((size_t)1 << MP_PAGE_SHIFT)
+#define MP_MIN_ALIGN 16                           /* every block is 16-aligned */
+#define MP_LOOKUP_MAX 1024                        /* sizes resolved by table */
+#define MP_CLASS_LIMIT ((size_t)1 << 20)          /* ceiling for MPOOL_MAX_CLASS */
+#define MP_NUM_CLASSES 61                         /* 0 (sentinel) + 8 + 13*4 */
+#define MP_MAX_REQUEST ((size_t)PTRDIFF_MAX)      /* larger requests: ENOMEM */
+#define MP_REGION_MAX ((size_t)1 << 40)           /* 1 TiB of address space */
+#define MP_REGION_MIN ((size_t)1 << 30)
+#define MP_BATCH_BYTES (32 * 1024)                /* target bytes per batch */
+#define MP_BATCH_MAX 128
+#define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
+
+/* ---- sizeclass.c ------------------------------------------------------- */
+typedef struct mp_class_info {
+    uint32_t size;        /* block size in bytes, multiple of 16 */
+    uint32_t span_pages;  /* pages per span */
+    uint32_t span_blocks; /* blocks carved from one span */
+    uint32_t batch;       /* blocks moved per refill / flush */
+    uint32_t cache_limit; /* a bin flushes when it reaches this many blocks */
+    uint32_t shift;       /* trailing zero bits of size, for the divisibility test */
+    uint64_t inv;         /* inverse of (size >> shift) modulo 2^64 */
+    uint64_t lim;         /* UINT64_MAX / size: offsets whose product is <= lim divide */
+} mp_class_info_t;
+
+extern mp_class_info_t mp_classes[MP_NUM_CLASSES] MP_HIDDEN;
+extern uint8_t mp_lookup_class[MP_LOOKUP_MAX / 16 + 1] MP_HIDDEN;
+extern size_t mp_max_class_size MP_HIDDEN; /* 0 until init: all sizes miss */
+extern unsigned mp_num_classes MP_HIDDEN;  /* classes in use, 1..mp_num_classes-1 */
+
+void mp_sizeclass_init(size_t max_class) MP_HIDDEN;
+unsigned mp_sizeclass_for_alignment(size_t n, size_t align) MP_HIDDEN;
+
+/* size -> class in O(1): 16-byte steps to 128, then four classes per doubling.
+ * Returns 0 for sizes above MPOOL_MAX_CLASS (and for every size before init). */
+static inline unsigned mp_size_class(size_t n)
+{
+    if (MP_LIKELY(n <= MP_LOOKUP_MAX))
+        return mp_lookup_class[(n + 15) >> 4];
+    if (n > mp_max_class_size)
+        return 0;
+    size_t m = n - 1;
+    unsigned l = 63u - (unsigned)__builtin_clzl(m); /* floor(log2(n - 1)) >= 10 */
+    return 9 + (l - 7) * 4 + (unsigned)((m >> (l - 2)) & 3);
+}
+
+/* Exact "offset is a multiple of the block size" without a division
+ * (Granlund-Montgomery / Lemire): rotate (off * inv) right by shift. */
+static inline bool mp_class_divides(const mp_class_info_t *ci, uintptr_t off)
+{
+    uint64_t x = (uint64_t)off * ci->inv;
+    x = (x >> ci->shift) | (x << ((64 - ci->shift) & 63));
+    return x <= ci->lim;
+}
+
+/* ---- os.c: the only code that talks to the kernel for memory ------------ */
+void *mp_os_reserve(size_t size) MP_HIDDEN;   /* NULL on failure; lazily backed */
+void *mp_os_map(size_t size) MP_HIDDEN;       /* zeroed, page-aligned; NULL on failure */
+void mp_os_unmap(void *p, size_t size) MP_HIDDEN;
+void mp_os_write(int fd, const char *s, size_t n) MP_HIDDEN; /* write(2) all of it */
+size_t mp_os_page_size(void) MP_HIDDEN;
+
+/* ---- segment.c: the region, spans and the pointer -> owner map ---------- */
+typedef struct mp_region {
+    uintptr_t base;      /* first byte of the region; 0 before init */
+    size_t size;         /* bytes reserved; 0 before init, so every free misses */
+    uint32_t *pagemap;   /* per page: (page index in span << 8) | class; 0 = no span */
+} mp_region_t;
+
+extern mp_region_t mp_region MP_HIDDEN;
+
+bool mp_segment_init(void) MP_HIDDEN;
+char *mp_segment_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when the region is full */
+size_t mp_segment_mapped_bytes(void) MP_HIDDEN;
+
+/* Where p lives.  MP_PTR_POOL sets *cls; the others are exclusive. */
+typedef enum mp_ptr_kind {
+    MP_PTR_POOL,     /* the start of a block of class *cls */
+    MP_PTR_INTERIOR, /* inside a span but not at a block boundary */
+    MP_PTR_UNMAPPED, /* inside the region, but in no span */
+    MP_PTR_OUTSIDE,  /* outside the region: fallback, bootstrap or foreign */
+} mp_ptr_kind_t;
+
+static inline mp_ptr_kind_t mp_segment_classify(const void *p, unsigned *cls)
+{
+    uintptr_t off = (uintptr_t)p - mp_region.base;
+    if (off >= mp_region.size)
+        return MP_PTR_OUTSIDE;
+    size_t page = off >> MP_PAGE_SHIFT;
+    uint32_t e = mp_region.pagemap[page];
+    unsigned c = e & 0xff;
+    if (c == 0)
+        return MP_PTR_UNMAPPED;
+    uintptr_t span_off = (uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT;
+    if (!mp_class_divides(&mp_classes[c], off - span_off))
+        return MP_PTR_INTERIOR;
+    *cls = c;
+    return MP_PTR_POOL;
+}
+
+/* ---- gstack.c: lock-free stack of batches -------------------------------- */
+typedef struct mp_block {
+    struct mp_block *next; /* next block of the same list or batch */
+    uintptr_t link;        /* only on a batch's first block: next batch | count << 48 */
+} mp_block_t;
+
+typedef struct mp_gstack {
+    _Alignas(MP_CACHELINE) volatile unsigned __int128 head; /* low: top, high: tag */
+    char pad[MP_CACHELINE - sizeof(unsigned __int128)];
+} mp_gstack_t;
+
+void mp_gstack_push(mp_gstack_t *s, mp_block_t *first, unsigned count) MP_HIDDEN;
+mp_block_t *mp_gstack_pop(mp_gstack_t *s, unsigned *count) MP_HIDDEN;
+void mp_gstack_reset(mp_gstack_t *s) MP_HIDDEN;
+extern void (*mp_gstack_pop_window_hook)(void) MP_HIDDEN; /* tests only */
+
+/* ---- tcache.c: per-thread caches ------------------------------------------ */
+typedef struct mp_bin {
+    mp_block_t *head; /* LIFO free list of blocks freed earlier; owner thread only */
+    uint32_t count;   /* blocks on head */
+    uint32_t limit;   /* flush at this count; 0 in the empty cache, so free misses */
+    uint64_t allocs;  /* allocations served from this class (stats, owner only) */
+    uint64_t frees;   /* frees into this class (stats, owner only) */
+} mp_bin_t;
+
+typedef struct mp_bump {
+    char *next;     /* next never-used block of the thread's current span */
+    char *end;      /* end of the span's usable blocks */
+    uint64_t fresh; /* blocks handed out for the first time (stats) */
+} mp_bump_t;
+
+typedef struct mp_tcache {
+    mp_bin_t bins[MP_NUM_CLASSES];  /* hot: the fast path touches one entry */
+    mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
+    uint64_t fallback_allocs;       /* jemalloc-path allocations by this thread */
+    uint64_t fallback_frees;        /* jemalloc-path frees by this thread */
+    uint64_t fallback_bytes_in;     /* usable bytes allocated on the fallback */
+    uint64_t fallback_bytes_out;    /* usable bytes freed on the fallback */
+    _Atomic int in_use;             /* 1 while a live thread owns this cache */
+    struct mp_tcache *all_next;     /* every cache ever made, never unlinked */
+    struct mp_tcache *free_next;    /* recycled caches, under the cache mutex */
+} mp_tcache_t;
+
+extern const mp_tcache_t mp_tcache_empty MP_HIDDEN;
+extern MP_TLS mp_tcache_t *mp_tls_cache MP_HIDDEN;
+
+mp_tcache_t *mp_tcache_for_thread(void) MP_HIDDEN; /* NULL while bootstrapping or exiting */
+void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
+void mp_tcache_flush(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
+void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
+void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
+void mp_tcache_fork_prepare(void) MP_HIDDEN;
+void mp_tcache_fork_parent(void) MP_HIDDEN;
+void mp_tcache_fork_child(void) MP_HIDDEN;
+mp_tcache_t *mp_tcache_all(void) MP_HIDDEN;         /* head of the every-cache list */
+extern mp_gstack_t mp_class_stacks[MP_NUM_CLASSES] MP_HIDDEN;
+
+/* ---- large.c: the jemalloc fallback ----------------------------------------- */
+void *mp_large_alloc(size_t n, size_t align, bool zero, size_t *usable) MP_HIDDEN;
+/* NULL + ENOMEM with p intact, or NULL without ENOMEM if p is not a fallback block */
+void *mp_large_realloc(void *p, size_t n, size_t *old_usable, size_t *new_usable) MP_HIDDEN;
+bool mp_large_owns(const void *p, size_t *usable) MP_HIDDEN;
+bool mp_large_free(void *p, size_t *usable) MP_HIDDEN; /* false: not a live fallback block */
+void mp_large_fork_prepare(void) MP_HIDDEN;
+void mp_large_fork_parent(void) MP_HIDDEN;
+void mp_large_fork_child(void) MP_HIDDEN;
+
+/* ---- bootstrap.c: memory for allocations made during initialisation ------- */
+void *mp_boot_alloc(size_t n, size_t align) MP_HIDDEN;
+bool mp_boot_owns(const void *p, size_t *usable) MP_HIDDEN;
+
+/* ---- init.c: start, threads, fork ------------------------------------------ */
+enum { MP_INIT_NONE = 0, MP_INIT_RUNNING = 1, MP_INIT_DONE = 2 };
+extern _Atomic int mp_init_state MP_HIDDEN;
+extern MP_TLS int mp_tls_in_init MP_HIDDEN; /* this thread is running mp_init */
+bool mp_init(void) MP_HIDDEN;               /* false while this thread is initialising */
+extern unsigned long mp_thread_key MP_HIDDEN;
+
+/* ---- options.c: the one table of MPOOL_* settings ----------------------- */
+#include "options.h"
+
+/* ---- report.c: fatal misuse reports and warnings ----------------------- */
+__attribute__((noreturn)) void mp_report_bad_pointer(const char *func, const void *p,
+                                                     mp_ptr_kind_t kind) MP_COLD MP_HIDDEN;
+__attribute__((noreturn)) void mp_report_fatal(const char *msg) MP_COLD MP_HIDDEN;
+void mp_warn(const char *msg) MP_HIDDEN;
+
+/* ---- fmt.c: formatting into fixed buffers (no stdio, no malloc) --------- */
+#include "fmt.h"
+
+/* ---- stats.c: counters summed over every cache ----------------------------- */
+/* Activity of threads without a cache (exiting or bootstrapping). */
+typedef struct mp_shared_counters {
+    _Atomic uint64_t class_frees[MP_NUM_CLASSES];
+    _Atomic uint64_t fallback_allocs, fallback_frees;
+    _Atomic uint64_t fallback_bytes_in, fallback_bytes_out;
+} mp_shared_counters_t;
+
+typedef struct mp_totals {
+    uint64_t allocs, frees, reuses, active_blocks, active_bytes, mapped_bytes;
+    uint64_t class_allocs[MP_NUM_CLASSES], class_frees[MP_NUM_CLASSES];
+    uint64_t class_fresh[MP_NUM_CLASSES];
+    uint64_t fallback_allocs, fallback_frees, fallback_bytes;
+    uint64_t threads_started, threads_exited;
+} mp_totals_t;
+
+extern mp_shared_counters_t mp_shared MP_HIDDEN;
+extern _Atomic uint64_t mp_threads_started MP_HIDDEN, mp_threads_exited MP_HIDDEN;
+void mp_stats_collect(mp_totals_t *t) MP_HIDDEN;
+
+/* ---- alloc.c: the malloc family (fast paths inline in alloc.h) ----------- */
+void *mp_malloc_generic(size_t n) MP_HIDDEN;
+void mp_free_generic(void *p) MP_HIDDEN;
+void *mp_calloc(size_t k, size_t n) MP_HIDDEN;
+void *mp_realloc(void *p, size_t n) MP_HIDDEN;
+void *mp_reallocarray(void *p, size_t k, size_t n) MP_HIDDEN;
+void *mp_memalign(size_t align, size_t n) MP_HIDDEN;
+int mp_posix_memalign(void **out, size_t align, size_t n) MP_HIDDEN;
+void *mp_aligned_alloc(size_t align, size_t n) MP_HIDDEN;
+void *mp_valloc(size_t n) MP_HIDDEN;
+void *mp_pvalloc(size_t n) MP_HIDDEN;
+size_t mp_usable_size(const void *p) MP_HIDDEN;
+void mp_free_sized(void *p, size_t n) MP_HIDDEN;
+
+#endif

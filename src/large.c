@@ -1,0 +1,254 @@
+/* The fallback: requests above the largest class go to jemalloc through its
+ * non-standard API (mallocx/dallocx/sallocx/xallocx), so libmpool keeps the
+ * standard names for itself and a program that links jemalloc on its own
+ * still works.  The blocks come from an arena of our own, so the program's
+ * use of jemalloc and ours do not share state.
+ *
+ * Every live fallback block is recorded in a registry (a sharded open-
+ * addressing hash set keyed by address).  free() of a pointer outside the
+ * region asks the registry, so a double free of a fallback block, a pointer
+ * into its middle, or a pointer nobody allocated is reported instead of being
+ * handed to jemalloc, which would crash or corrupt silently.
+ *
+ * Locks: one mutex per shard, held only around the table, never across a call
+ * into jemalloc; taken around fork() by the atfork handlers. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <jemalloc/jemalloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+#define SHARDS 16
+#define EMPTY ((uintptr_t)0)
+#define TOMB ((uintptr_t)1)
+
+typedef struct entry {
+    uintptr_t ptr; /* EMPTY, TOMB, or a live block */
+    size_t usable; /* jemalloc's usable size of the block */
+} entry_t;
+
+typedef struct shard {
+    _Alignas(MP_CACHELINE) pthread_mutex_t lock;
+    entry_t *slots; /* cap entries, mapped with mp_os_map */
+    size_t cap;     /* a power of two, or 0 before the first insert */
+    size_t used;    /* live entries */
+    size_t tombs;   /* deleted entries still occupying slots */
+} shard_t;
+
+static shard_t shards[SHARDS] = {
+#define S PTHREAD_MUTEX_INITIALIZER
+    [0 ... SHARDS - 1] = { .lock = S },
+#undef S
+};
+
+static uint64_t hash_ptr(uintptr_t p)
+{
+    return (p >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
+static shard_t *shard_of(uint64_t h)
+{
+    return &shards[h >> 60];
+}
+
+/* Index of p's slot, or of the first usable slot for inserting it. */
+static size_t probe(const shard_t *s, uintptr_t p, uint64_t h, bool for_insert)
+{
+    size_t mask = s->cap - 1, i = (size_t)h & mask, first_tomb = SIZE_MAX;
+    for (;; i = (i + 1) & mask) {
+        uintptr_t q = s->slots[i].ptr;
+        if (q == p)
+            return i;
+        if (q == EMPTY)
+            return for_insert && first_tomb != SIZE_MAX ? first_tomb : i;
+        if (q == TOMB && first_tomb == SIZE_MAX)
+            first_tomb = i;
+    }
+}
+
+static bool rehash(shard_t *s, size_t cap)
+{
+    entry_t *slots = mp_os_map(cap * sizeof(entry_t));
+    if (slots == NULL)
+        return false;
+    entry_t *old = s->slots;
+    size_t old_cap = s->cap;
+    s->slots = slots;
+    s->cap = cap;
+    s->tombs = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].ptr > TOMB) {
+            size_t j = probe(s, old[i].ptr, hash_ptr(old[i].ptr), true);
+            s->slots[j] = old[i];
+        }
+    }
+    mp_os_unmap(old, old_cap * sizeof(entry_t));
+    return true;
+}
+
+static bool registry_insert(uintptr_t p, size_t usable)
+{
+    uint64_t h = hash_ptr(p);
+    shard_t *s = shard_of(h);
+    bool ok = true;
+    pthread_mutex_lock(&s->lock);
+    if ((s->used + s->tombs + 1) * 4 > s->cap * 3) {
+        size_t cap = s->cap ? s->cap : 256;
+        while ((s->used + 1) * 2 > cap)
+            cap *= 2;
+        ok = rehash(s, cap);
+    }
+    if (ok) {
+        size_t i = probe(s, p, h, true);
+        if (s->slots[i].ptr == TOMB)
+            s->tombs--;
+        s->slots[i] = (entry_t){ p, usable };
+        s->used++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* Remove (when remove is true) or just find p; false if p is not live. */
+static bool registry_take(uintptr_t p, size_t *usable, bool remove)
+{
+    uint64_t h = hash_ptr(p);
+    shard_t *s = shard_of(h);
+    bool found = false;
+    pthread_mutex_lock(&s->lock);
+    if (s->cap) {
+        size_t i = probe(s, p, h, false);
+        if (s->slots[i].ptr == p) {
+            found = true;
+            if (usable)
+                *usable = s->slots[i].usable;
+            if (remove) {
+                s->slots[i].ptr = TOMB;
+                s->used--;
+                s->tombs++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
+static void registry_set_usable(uintptr_t p, size_t usable)
+{
+    uint64_t h = hash_ptr(p);
+    shard_t *s = shard_of(h);
+    pthread_mutex_lock(&s->lock);
+    size_t i = probe(s, p, h, false);
+    if (s->slots[i].ptr == p)
+        s->slots[i].usable = usable;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- our jemalloc arena ---------------------------------------------------- */
+
+static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
+static int arena_flags;         /* MALLOCX_ARENA(ours) | MALLOCX_TCACHE_NONE */
+static MP_TLS int making_arena; /* jemalloc called back into us while we made it */
+
+static int jemalloc_flags(void)
+{
+    if (MP_LIKELY(atomic_load_explicit(&arena_state, memory_order_acquire) == 2))
+        return arena_flags;
+    if (making_arena)
+        return 0; /* recursion from inside arenas.create: the default arena */
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&arena_state, &expected, 1)) {
+        making_arena = 1;
+        unsigned ind;
+        size_t sz = sizeof ind;
+        int flags = MALLOCX_TCACHE_NONE;
+        if (mallctl("arenas.create", &ind, &sz, NULL, 0) == 0)
+            flags |= MALLOCX_ARENA(ind);
+        arena_flags = flags;
+        making_arena = 0;
+        atomic_store_explicit(&arena_state, 2, memory_order_release);
+    } else {
+        while (atomic_load_explicit(&arena_state, memory_order_acquire) != 2)
+            sched_yield();
+    }
+    return arena_flags;
+}
+
+void *mp_large_alloc(size_t n, size_t align, bool zero, size_t *usable)
+{
+    int flags = jemalloc_flags();
+    if (align > MP_MIN_ALIGN)
+        flags |= MALLOCX_ALIGN(align);
+    if (zero)
+        flags |= MALLOCX_ZERO;
+    void *p = mallocx(n ? n : 1, flags);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t u = sallocx(p, 0);
+    if (!registry_insert((uintptr_t)p, u)) {
+        dallocx(p, MALLOCX_TCACHE_NONE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    *usable = u;
+    return p;
+}
+
+/* Resize in place when jemalloc can, else move: allocate, copy, free.  On
+ * failure p is untouched and still registered. */
+void *mp_large_realloc(void *p, size_t n, size_t *old_usable, size_t *new_usable)
+{
+    size_t u;
+    if (!registry_take((uintptr_t)p, &u, false))
+        return NULL;
+    *old_usable = u;
+    size_t nu = xallocx(p, n, 0, jemalloc_flags());
+    if (nu >= n) {
+        registry_set_usable((uintptr_t)p, nu);
+        *new_usable = nu;
+        return p;
+    }
+    void *q = mp_large_alloc(n, 0, false, new_usable);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, u < n ? u : n);
+    mp_large_free(p, &u);
+    return q;
+}
+
+bool mp_large_owns(const void *p, size_t *usable)
+{
+    return registry_take((uintptr_t)p, usable, false);
+}
+
+bool mp_large_free(void *p, size_t *usable)
+{
+    if (!registry_take((uintptr_t)p, usable, true))
+        return false;
+    dallocx(p, MALLOCX_TCACHE_NONE);
+    return true;
+}
+
+void mp_large_fork_prepare(void)
+{
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_lock(&shards[i].lock);
+}
+
+void mp_large_fork_parent(void)
+{
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_unlock(&shards[i].lock);
+}
+
+void mp_large_fork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    for (int i = 0; i < SHARDS; i++)
+        shards[i].lock = fresh;
+}

@@ -1,0 +1,32 @@
+/* The MPOOL_* settings: read once at start (secure_getenv), then read-only. */
+#ifndef MPOOL_OPTIONS_H
+#define MPOOL_OPTIONS_H
+
+#include <stddef.h>
+
+typedef enum mp_option_type { MP_OPT_BOOL, MP_OPT_SIZE } mp_option_type_t;
+
+typedef enum mp_option_id {
+#define MP_OPTION(id, env, type, def, min, max, doc) MP_OPT_##id,
+#include "options.def"
+#undef MP_OPTION
+    MP_OPT_COUNT
+} mp_option_id_t;
+
+/* Effective values, filled by mp_options_load(); defaults before that. */
+typedef struct mp_options {
+#define MP_OPTION(id, env, type, def, min, max, doc) size_t id;
+#include "options.def"
+#undef MP_OPTION
+} mp_options_t;
+
+extern mp_options_t mp_opt __attribute__((visibility("hidden")));
+
+void mp_options_load(void) __attribute__((visibility("hidden")));
+void mp_options_print(int fd) __attribute__((visibility("hidden")));
+
+/* Parse one value as the table's parser does: 0 on success. Exposed for tests. */
+int mp_option_parse(mp_option_type_t type, const char *text, size_t *out)
+    __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,56 @@
+/* The platform layer: the only code that maps, unmaps or writes through the
+ * kernel. Every function is async-signal-safe and never allocates. */
+#include "internal.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Reserve address space that costs nothing until touched.  MAP_NORESERVE keeps
+ * it out of the commit charge under the default overcommit policy; pages are
+ * backed (zeroed) on first touch.  Precondition: size is a multiple of the page
+ * size.  Postcondition: NULL, or size bytes readable and writable. */
+void *mp_os_reserve(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *mp_os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void mp_os_unmap(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
+}
+
+/* Write all of s, retrying short writes and EINTR; errno is preserved so that
+ * a warning never changes what the program sees. */
+void mp_os_write(int fd, const char *s, size_t n)
+{
+    int saved = errno;
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+    errno = saved;
+}
+
+size_t mp_os_page_size(void)
+{
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}

@@ -1,0 +1,195 @@
+/* Per-thread caches.  A thread's cache pointer starts at mp_tcache_empty, a
+ * constant cache whose bins are all empty (malloc misses) and all full (free
+ * misses), so the fast paths never ask "am I initialised?": the first miss
+ * lands in the slow path, which sets up the real cache.
+ *
+ * Caches are never unmapped: a thread that exits hands its blocks back to the
+ * global stacks and its cache to a free list for the next thread.  Counters
+ * live in the cache and are cumulative across the threads that used it, so the
+ * totals are a plain sum over every cache ever made (stats.c), with no folding
+ * at thread exit and nothing to lose in a race. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+const mp_tcache_t mp_tcache_empty; /* all zero: heads NULL, limits 0 */
+MP_TLS mp_tcache_t *mp_tls_cache = (mp_tcache_t *)&mp_tcache_empty;
+
+enum { THREAD_NEW = 0, THREAD_ACTIVE = 1, THREAD_EXITED = 2 };
+static MP_TLS int thread_state;
+
+mp_gstack_t mp_class_stacks[MP_NUM_CLASSES]; /* batches of freed blocks */
+static mp_gstack_t leftover_stacks[MP_NUM_CLASSES]; /* unused tails of spans */
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER; /* guards free_caches */
+static mp_tcache_t *free_caches;      /* caches of exited threads, for reuse */
+static mp_tcache_t *_Atomic all_caches; /* every cache ever made; push-only */
+_Atomic uint64_t mp_threads_started, mp_threads_exited;
+
+mp_tcache_t *mp_tcache_all(void)
+{
+    return atomic_load_explicit(&all_caches, memory_order_acquire);
+}
+
+static mp_tcache_t *cache_acquire(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    mp_tcache_t *tc = free_caches;
+    if (tc)
+        free_caches = tc->free_next;
+    pthread_mutex_unlock(&cache_lock);
+    if (tc)
+        return tc;
+    /* Make a chunk of caches at once: one mmap serves many threads. */
+    enum { PER_CHUNK = 16 };
+    size_t sz = (sizeof(mp_tcache_t) + MP_CACHELINE - 1) & ~(size_t)(MP_CACHELINE - 1);
+    char *chunk = mp_os_map(sz * PER_CHUNK);
+    if (chunk == NULL)
+        return NULL;
+    for (int i = 0; i < PER_CHUNK; i++) {
+        mp_tcache_t *c = (mp_tcache_t *)(chunk + (size_t)i * sz);
+        mp_tcache_t *head = atomic_load_explicit(&all_caches, memory_order_relaxed);
+        do
+            c->all_next = head;
+        while (!atomic_compare_exchange_weak_explicit(&all_caches, &head, c,
+                                                      memory_order_release,
+                                                      memory_order_relaxed));
+        if (i > 0) {
+            pthread_mutex_lock(&cache_lock);
+            c->free_next = free_caches;
+            free_caches = c;
+            pthread_mutex_unlock(&cache_lock);
+        }
+    }
+    return (mp_tcache_t *)chunk;
+}
+
+mp_tcache_t *mp_tcache_for_thread(void)
+{
+    if (!mp_init() || thread_state == THREAD_EXITED)
+        return NULL;
+    mp_tcache_t *tc = cache_acquire();
+    if (tc == NULL)
+        return NULL;
+    for (unsigned c = 1; c < mp_num_classes; c++)
+        tc->bins[c].limit = mp_classes[c].cache_limit;
+    atomic_store_explicit(&tc->in_use, 1, memory_order_relaxed);
+    mp_tls_cache = tc;
+    thread_state = THREAD_ACTIVE;
+    atomic_fetch_add_explicit(&mp_threads_started, 1, memory_order_relaxed);
+    /* May allocate (keys past the first 32): the cache is already in place. */
+    pthread_setspecific((pthread_key_t)mp_thread_key, tc);
+    return tc;
+}
+
+/* The bin is empty: take a batch from the global stack, else a never-used
+ * block from the thread's span, else a new span.  Returns one block (not
+ * counted); the rest of a batch goes onto the bin.  NULL: region exhausted. */
+void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
+{
+    mp_bin_t *bin = &tc->bins[cls];
+    unsigned n;
+    mp_block_t *batch = mp_gstack_pop(&mp_class_stacks[cls], &n);
+    if (batch) {
+        bin->head = batch->next;
+        bin->count = n - 1;
+        return batch;
+    }
+    mp_bump_t *bump = &tc->bump[cls];
+    if (bump->next == bump->end) {
+        mp_block_t *tail = mp_gstack_pop(&leftover_stacks[cls], &n);
+        if (tail) {
+            bump->next = (char *)tail;
+            bump->end = (char *)tail->next; /* a leftover's first word is its end */
+        } else {
+            char *span = mp_segment_alloc_span(cls);
+            if (span == NULL)
+                return NULL;
+            bump->next = span;
+            bump->end = span + (size_t)mp_classes[cls].span_blocks * mp_classes[cls].size;
+        }
+    }
+    void *p = bump->next;
+    bump->next += mp_classes[cls].size;
+    bump->fresh++;
+    return p;
+}
+
+/* The bin is full: keep the most recently freed half (warm in this CPU's
+ * cache) and push the rest to the global stack as one batch. */
+void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
+{
+    mp_bin_t *bin = &tc->bins[cls];
+    unsigned keep = bin->count > mp_classes[cls].batch ? bin->count - mp_classes[cls].batch : 0;
+    mp_block_t *rest = bin->head;
+    if (keep) {
+        mp_block_t *last = bin->head;
+        for (unsigned i = 1; i < keep; i++)
+            last = last->next;
+        rest = last->next;
+        last->next = NULL;
+    } else {
+        bin->head = NULL;
+    }
+    mp_gstack_push(&mp_class_stacks[cls], rest, bin->count - keep);
+    bin->count = keep;
+}
+
+/* A free from a thread without a cache (exiting, or bootstrapping). */
+void mp_tcache_free_uncached(void *p, unsigned cls)
+{
+    mp_block_t *b = p;
+    b->next = NULL;
+    mp_gstack_push(&mp_class_stacks[cls], b, 1);
+}
+
+/* pthread key destructor: give every cached block and span tail back, then
+ * park the cache for reuse.  Later frees on this thread go straight to the
+ * global stacks (mp_tcache_free_uncached). */
+void mp_tcache_thread_exit(void *arg)
+{
+    mp_tcache_t *tc = arg;
+    for (unsigned c = 1; c < mp_num_classes; c++) {
+        mp_bin_t *bin = &tc->bins[c];
+        if (bin->head)
+            mp_gstack_push(&mp_class_stacks[c], bin->head, bin->count);
+        bin->head = NULL;
+        bin->count = 0;
+        mp_bump_t *bump = &tc->bump[c];
+        if (bump->next != bump->end) {
+            mp_block_t *tail = (mp_block_t *)bump->next;
+            tail->next = (mp_block_t *)bump->end;
+            mp_gstack_push(&leftover_stacks[c], tail, 1);
+        }
+        bump->next = bump->end = NULL;
+    }
+    mp_tls_cache = (mp_tcache_t *)&mp_tcache_empty;
+    thread_state = THREAD_EXITED;
+    atomic_store_explicit(&tc->in_use, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mp_threads_exited, 1, memory_order_relaxed);
+    pthread_mutex_lock(&cache_lock);
+    tc->free_next = free_caches;
+    free_caches = tc;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void mp_tcache_fork_prepare(void)
+{
+    pthread_mutex_lock(&cache_lock);
+}
+
+void mp_tcache_fork_parent(void)
+{
+    pthread_mutex_unlock(&cache_lock);
+}
+
+/* In the child only the forking thread exists.  Other threads' caches stay
+ * marked in use: their blocks are live memory the child inherited, and their
+ * counters still describe it. */
+void mp_tcache_fork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    cache_lock = fresh;
+}

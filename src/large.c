@@ -11,7 +11,14 @@
  * handed to jemalloc, which would crash or corrupt silently.
  *
  * Locks: one mutex per shard, held only around the table, never across a call
- * into jemalloc; taken around fork() by the atfork handlers. */
+ * into jemalloc; taken around fork() by the atfork handlers.
+ *
+ * Signals: jemalloc's own fork handler takes every jemalloc mutex.  If a
+ * signal handler forks while the interrupted code is inside jemalloc holding
+ * one, that handler waits forever.  glibc promises fork() from a signal
+ * handler works in a single-threaded process, so there we block signals for
+ * the length of each jemalloc call that may lock (two syscalls per fallback
+ * operation, single-threaded programs only; measured in docs/PERFORMANCE.md). */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -19,7 +26,9 @@
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 #define SHARDS 16
 #define EMPTY ((uintptr_t)0)
@@ -149,6 +158,27 @@ static void registry_set_usable(uintptr_t p, size_t usable)
 
 /* ---- our jemalloc arena ---------------------------------------------------- */
 
+typedef struct signal_guard {
+    bool active;
+    sigset_t saved;
+} signal_guard_t;
+
+static inline void guard_begin(signal_guard_t *g)
+{
+    g->active = __libc_single_threaded;
+    if (g->active) {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &g->saved);
+    }
+}
+
+static inline void guard_end(signal_guard_t *g)
+{
+    if (g->active)
+        pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
+}
+
 static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
 static int arena_flags;         /* MALLOCX_ARENA(ours) | MALLOCX_TCACHE_NONE */
 static MP_TLS int making_arena; /* jemalloc called back into us while we made it */
@@ -165,7 +195,11 @@ static int jemalloc_flags(void)
         unsigned ind;
         size_t sz = sizeof ind;
         int flags = MALLOCX_TCACHE_NONE;
-        if (mallctl("arenas.create", &ind, &sz, NULL, 0) == 0)
+        signal_guard_t g;
+        guard_begin(&g);
+        int err = mallctl("arenas.create", &ind, &sz, NULL, 0);
+        guard_end(&g);
+        if (err == 0)
             flags |= MALLOCX_ARENA(ind);
         arena_flags = flags;
         making_arena = 0;
@@ -184,14 +218,19 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, size_t *usable)
         flags |= MALLOCX_ALIGN(align);
     if (zero)
         flags |= MALLOCX_ZERO;
+    signal_guard_t g;
+    guard_begin(&g);
     void *p = mallocx(n ? n : 1, flags);
+    guard_end(&g);
     if (p == NULL) {
         errno = ENOMEM;
         return NULL;
     }
     size_t u = sallocx(p, 0);
     if (!registry_insert((uintptr_t)p, u)) {
+        guard_begin(&g);
         dallocx(p, MALLOCX_TCACHE_NONE);
+        guard_end(&g);
         errno = ENOMEM;
         return NULL;
     }
@@ -207,7 +246,11 @@ void *mp_large_realloc(void *p, size_t n, size_t *old_usable, size_t *new_usable
     if (!registry_take((uintptr_t)p, &u, false))
         return NULL;
     *old_usable = u;
-    size_t nu = xallocx(p, n, 0, jemalloc_flags());
+    int flags = jemalloc_flags();
+    signal_guard_t g;
+    guard_begin(&g);
+    size_t nu = xallocx(p, n, 0, flags);
+    guard_end(&g);
     if (nu >= n) {
         registry_set_usable((uintptr_t)p, nu);
         *new_usable = nu;
@@ -230,7 +273,10 @@ bool mp_large_free(void *p, size_t *usable)
 {
     if (!registry_take((uintptr_t)p, usable, true))
         return false;
+    signal_guard_t g;
+    guard_begin(&g);
     dallocx(p, MALLOCX_TCACHE_NONE);
+    guard_end(&g);
     return true;
 }
 

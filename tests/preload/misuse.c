@@ -1,0 +1,234 @@
+/* misuse.c - invalid free()/realloc() must abort with a diagnostic.
+ *
+ *   ./misuse
+ *
+ * Each case runs in a forked child whose stderr goes to a pipe.  Under
+ * libmpool the child must die of SIGABRT and its stderr must contain
+ * "mpool:" and the offending pointer printed as 0x%lx (lowercase hex).
+ *
+ * With MPOOL_TEST_ANY_ALLOCATOR=1 other allocators do not print "mpool:"
+ * and do not detect every case (glibc catches some, not all), so there the
+ * stderr part is not checked and a child that survives (exits normally) is
+ * reported as SKIP; a child that dies of any signal counts as a pass.
+ */
+#define _GNU_SOURCE 1
+#include "ptest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+static char global_buf[4096] __attribute__((aligned(64)));
+
+/* hide the provenance of a pointer from the compiler (no warnings, no
+ * "free of non-heap object" folding) */
+static void *launder(void *p)
+{
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+typedef void (*misuse_fn)(void **bad);
+
+/* In the child: tell the parent which pointer is about to be misused, before
+ * the misuse (the child is expected to die in it). */
+static int announce_fd = -1;
+static void announce(void **bad, void *p)
+{
+    *bad = p;
+    if (write(announce_fd, &p, sizeof p) < 0) {}
+}
+
+static void free_stack(void **bad)
+{
+    char buf[256] __attribute__((aligned(64)));
+    memset(buf, 0, sizeof buf);
+    void *p = launder(buf + 64);
+    announce(bad, p);
+    free(p);
+}
+
+static void free_global(void **bad)
+{
+    void *p = launder(global_buf + 128);
+    announce(bad, p);
+    free(p);
+}
+
+static void free_wild(void **bad)
+{
+    /* an address no one maps: map 1 MiB, unmap it, use the middle */
+    char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) _exit(90);
+    munmap(m, 1 << 20);
+    void *p = launder(m + (1 << 19) + 64);
+    announce(bad, p);
+    free(p);
+}
+
+static void free_own_mmap(void **bad)
+{
+    char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) _exit(90);
+    memset(m, 0x41, 1 << 20);
+    void *p = launder(m + 65536 + 16);
+    announce(bad, p);
+    free(p);
+}
+
+static void free_interior_small(void **bad)
+{
+    char *b = malloc(64);
+    if (!b) _exit(91);
+    memset(b, 0, 64);
+    void *p = launder(b + 16);
+    announce(bad, p);
+    free(p);
+}
+
+static void free_interior_large(void **bad)
+{
+    char *b = malloc(1 << 20);
+    if (!b) _exit(91);
+    memset(b, 0, 1 << 20);
+    void *p = launder(b + 4096);
+    announce(bad, p);
+    free(p);
+}
+
+static void realloc_stack(void **bad)
+{
+    char buf[256] __attribute__((aligned(64)));
+    memset(buf, 0, sizeof buf);
+    void *p = launder(buf + 32);
+    announce(bad, p);
+    void *q = realloc(p, 100);
+    (void)launder(q);
+}
+
+static void realloc_interior(void **bad)
+{
+    char *b = malloc(64);
+    if (!b) _exit(91);
+    memset(b, 0, 64);
+    void *p = launder(b + 16);
+    announce(bad, p);
+    void *q = realloc(p, 200);
+    (void)launder(q);
+}
+
+struct mcase { const char *name; misuse_fn fn; };
+
+static const struct mcase cases[] = {
+    { "free(stack address)", free_stack },
+    { "free(static/global address)", free_global },
+    { "free(wild unmapped address)", free_wild },
+    { "free(address inside the program's own mmap)", free_own_mmap },
+    { "free(p + 16) of a 64-byte block", free_interior_small },
+    { "free(p + 4096) of a 1 MiB block", free_interior_large },
+    { "realloc(stack address, 100)", realloc_stack },
+    { "realloc(p + 16, 200) of a 64-byte block", realloc_interior },
+};
+
+static void run_case(const struct mcase *c)
+{
+    int pfd[2], ptrpipe[2];
+    if (pipe(pfd) != 0 || pipe(ptrpipe) != 0) {
+        CHECK(0, "%s: pipe: %s", c->name, strerror(errno));
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        CHECK(0, "%s: fork: %s", c->name, strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        close(ptrpipe[0]);
+        dup2(pfd[1], 2);
+        close(pfd[1]);
+        signal(SIGABRT, SIG_DFL);
+        alarm(10);
+        announce_fd = ptrpipe[1];
+        void *bad = NULL;
+        c->fn(&bad);
+        _exit(0);
+    }
+    close(pfd[1]);
+    close(ptrpipe[1]);
+    char out[8192];
+    size_t len = 0;
+    double deadline = ptest_now() + 15.0;
+    int fl = fcntl(pfd[0], F_GETFL);
+    fcntl(pfd[0], F_SETFL, fl | O_NONBLOCK);
+    int status = 0, reaped = 0;
+    for (;;) {
+        ssize_t k = read(pfd[0], out + len, sizeof out - 1 - len);
+        if (k > 0) { len += (size_t)k; if (len >= sizeof out - 1) len = sizeof out - 2; continue; }
+        if (!reaped) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid) { reaped = 1; continue; }   /* drain what is left */
+        }
+        if (k == 0 && reaped) break;
+        if (reaped && k < 0 && errno == EAGAIN) break;
+        if (ptest_now() > deadline) {
+            kill(pid, SIGKILL);
+            if (!reaped) waitpid(pid, &status, 0);
+            reaped = 1;
+            break;
+        }
+        struct timespec sl = { 0, 1000 * 1000 };
+        nanosleep(&sl, NULL);
+    }
+    out[len] = 0;
+    close(pfd[0]);
+    void *bad = NULL;
+    ssize_t pk = read(ptrpipe[0], &bad, sizeof bad);
+    (void)pk;
+    close(ptrpipe[0]);
+    /* the first line of the child's stderr, for messages */
+    char first[300];
+    snprintf(first, sizeof first, "%s", out);
+    char *nl = strchr(first, '\n');
+    if (nl) *nl = 0;
+
+    if (ptest_any()) {
+        if (WIFSIGNALED(status))
+            CHECK(1, "%s", c->name);
+        else
+            SKIP("%s: not detected by this allocator (child exited with status %d)", c->name,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        if (WIFSIGNALED(status))
+            fprintf(stderr, "info: %s: child died of signal %d; stderr: %s\n", c->name,
+                    WTERMSIG(status), first[0] ? first : "(empty)");
+        return;
+    }
+    int died_abrt = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    if (WIFEXITED(status))
+        CHECK(0, "%s: child exited normally with status %d (misuse not detected)", c->name,
+              WEXITSTATUS(status));
+    else if (!died_abrt)
+        CHECK(0, "%s: child died of signal %d, want SIGABRT (%d); stderr: %s", c->name,
+              WIFSIGNALED(status) ? WTERMSIG(status) : -1, SIGABRT, first[0] ? first : "(empty)");
+    else
+        CHECK(1, "%s", c->name);
+    CHECK(strstr(out, "mpool:") != NULL, "%s: stderr does not contain \"mpool:\": %s", c->name,
+          first[0] ? first : "(empty)");
+    char hex[64];
+    snprintf(hex, sizeof hex, "0x%lx", (unsigned long)(uintptr_t)bad);
+    CHECK(pk == (ssize_t)sizeof bad && strstr(out, hex) != NULL,
+          "%s: stderr does not contain the pointer %s: %s", c->name, hex, first[0] ? first : "(empty)");
+}
+
+int main(void)
+{
+    ptest_require_mpool("misuse");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i]);
+    return ptest_finish();
+}

@@ -38,6 +38,9 @@ struct mpool_stats {
     uint64_t reuses;          /* allocations served by a block freed earlier */
     uint64_t active_blocks;   /* allocs - frees */
     uint64_t active_bytes;    /* usable bytes of the active blocks */
+    uint64_t peak_active_bytes; /* highest active_bytes seen (see docs/STATS.md) */
+    uint64_t alloc_ns;        /* estimated time spent handing out fresh blocks */
+    uint64_t reuse_ns;        /* estimated time spent reusing freed blocks */
     uint64_t mapped_bytes;    /* bytes of the pool region carved into spans */
     uint64_t fallback_allocs; /* allocations served by jemalloc (oversized) */
     uint64_t fallback_frees;
@@ -49,6 +52,17 @@ struct mpool_stats {
 /* Fill *out with a snapshot of the process-wide counters.  0, or -1 with
  * errno EINVAL when out is NULL. */
 int mpool_stats_get(struct mpool_stats *out);
+
+/* Write the stats dump (MPOOL_STATS_FORMAT, reason "request") to path, or to
+ * the MPOOL_STATS path when path is NULL; "-" is stderr, %p the pid.  The
+ * file appears whole or not at all.  0, or -1 with errno (EINVAL: path NULL
+ * and MPOOL_STATS unset; otherwise as open(2), write(2) and rename(2)). */
+int mpool_stats_dump(const char *path);
+
+/* The JSON dump in buf: at most cap bytes written, NUL-terminated when it
+ * fits (cap > length).  Returns the length of the whole dump, so a caller can
+ * size a buffer with mpool_stats_json(NULL, 0) + 1. */
+size_t mpool_stats_json(char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -1,44 +1,22 @@
 /* The malloc family's semantics, after the fast paths (alloc.h) miss: glibc's
  * contract, errno included.  Every path validates the pointer it is given and
- * reports misuse (report.c) instead of corrupting the heap. */
+ * reports misuse (report.c) instead of corrupting the heap.
+ *
+ * Sampling: the fast path counts bytes down in tc->sample_left; when it runs
+ * out, the call comes here and is timed (stats.c turns the times into
+ * alloc_ns / reuse_ns estimates) and, with MPOOL_PROF, its call site is
+ * recorded and the block is served by the fallback so that its free() reaches
+ * the registry, which remembers the site. */
 #define _GNU_SOURCE
 #include "alloc.h"
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 static bool is_pow2(size_t x)
 {
     return x && !(x & (x - 1));
-}
-
-/* The fallback for a thread with a cache, or (tc NULL) without one. */
-static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero)
-{
-    size_t usable;
-    void *p = mp_large_alloc(n, align, zero, &usable);
-    if (p == NULL)
-        return NULL;
-    if (tc) {
-        tc->fallback_allocs++;
-        tc->fallback_bytes_in += usable;
-    } else {
-        atomic_fetch_add_explicit(&mp_shared.fallback_allocs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, usable, memory_order_relaxed);
-    }
-    return p;
-}
-
-static void count_fallback_free(size_t usable)
-{
-    mp_tcache_t *tc = mp_tls_cache;
-    if (tc != &mp_tcache_empty) {
-        tc->fallback_frees++;
-        tc->fallback_bytes_out += usable;
-    } else {
-        atomic_fetch_add_explicit(&mp_shared.fallback_frees, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, usable, memory_order_relaxed);
-    }
 }
 
 /* The calling thread's cache, made on first use; NULL while this thread
@@ -51,24 +29,167 @@ static mp_tcache_t *thread_cache(void)
     return tc;
 }
 
-/* A block of class cls (> 0) for a thread with a cache. */
-static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align)
+/* ---- accounting of fallback blocks ---------------------------------------- */
+
+static void count_alloc_of(mp_tcache_t *tc, const mp_large_info_t *info)
+{
+    if (!MP_STATS)
+        return;
+    if (info->cls) { /* a sampled pool request: counted in its class, never a reuse */
+        tc->bins[info->cls].allocs++;
+        tc->bump[info->cls].fresh++;
+        mp_stats_fold_class(tc, info->cls);
+    } else if (tc) {
+        tc->fallback_allocs++;
+        tc->fallback_bytes_in += info->usable;
+        mp_stats_add_active((int64_t)info->usable);
+    } else {
+        atomic_fetch_add_explicit(&mp_shared.fallback_allocs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, info->usable, memory_order_relaxed);
+        mp_stats_add_active((int64_t)info->usable);
+    }
+}
+
+static void count_free_of(const mp_large_info_t *info)
+{
+    if (!MP_STATS)
+        return;
+    mp_tcache_t *tc = mp_tls_cache;
+    bool cached = tc != &mp_tcache_empty;
+    if (info->site != MP_NO_SITE) {
+        double w = mp_sample_weight(info->requested + 1, mp_opt.prof_sample);
+        mp_trace_account(info->site, -w * (double)info->requested, -w);
+    }
+    if (info->cls) {
+        if (cached) {
+            tc->bins[info->cls].frees++;
+            mp_stats_fold_class(tc, info->cls);
+        } else {
+            atomic_fetch_add_explicit(&mp_shared.class_frees[info->cls], 1, memory_order_relaxed);
+            mp_stats_add_active(-(int64_t)mp_classes[info->cls].size);
+        }
+    } else if (cached) {
+        tc->fallback_frees++;
+        tc->fallback_bytes_out += info->usable;
+        mp_stats_add_active(-(int64_t)info->usable);
+    } else {
+        atomic_fetch_add_explicit(&mp_shared.fallback_frees, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, info->usable, memory_order_relaxed);
+        mp_stats_add_active(-(int64_t)info->usable);
+    }
+}
+
+static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, uint32_t site,
+                            unsigned cls)
+{
+    mp_large_info_t info;
+    void *p = mp_large_alloc(n, align, zero, site, cls, &info);
+    if (p == NULL)
+        return NULL;
+    count_alloc_of(tc, &info);
+    if (site != MP_NO_SITE) {
+        double w = mp_sample_weight(n + 1, mp_opt.prof_sample);
+        mp_trace_account(site, w * (double)n, w);
+    }
+    return p;
+}
+
+/* ---- pooled allocation ------------------------------------------------------ */
+
+/* A block of class cls (> 0) for a thread with a cache; *reused says whether
+ * it had been freed before. */
+static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool *reused)
 {
     mp_bin_t *bin = &tc->bins[cls];
     void *p = bin->head;
+    *reused = true;
     if (p) {
         bin->head = bin->head->next;
         bin->count--;
     } else {
+        uint64_t fresh = tc->bump[cls].fresh;
         p = mp_tcache_refill(tc, cls);
         if (p == NULL) /* the region is full: jemalloc serves it instead */
-            return fallback_alloc(tc, n, align, false);
+            return fallback_alloc(tc, n, align, false, MP_NO_SITE, 0);
+        *reused = tc->bump[cls].fresh == fresh;
     }
-    bin->allocs++;
+    if (MP_STATS) {
+        bin->allocs++;
+        if (!bin->head) /* the bin ran dry: a good moment to fold its bytes */
+            mp_stats_fold_class(tc, cls);
+    }
     return p;
 }
 
-/* Any size, any alignment (a power of two); the one path behind every miss. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* What reading the clock twice costs by itself (the least of a few tries):
+ * subtracted from every timed call, whose own cost is often smaller. */
+static uint64_t clock_cost_ns(void)
+{
+    static uint64_t cost = UINT64_MAX;
+    if (cost == UINT64_MAX) {
+        uint64_t best = UINT64_MAX;
+        for (int i = 0; i < 16; i++) {
+            uint64_t a = now_ns(), b = now_ns();
+            if (b - a < best)
+                best = b - a;
+        }
+        cost = best;
+    }
+    return cost;
+}
+
+/* An exponential interval of the given mean: every byte is then equally
+ * likely to be sampled, and a call of n bytes is sampled with probability
+ * 1 - exp(-n / mean) (mp_sample_weight). */
+static int64_t random_interval(mp_tcache_t *tc, size_t mean)
+{
+    if (mean <= 1)
+        return 1; /* every call: each counts at least one byte */
+    uint64_t x = tc->rng ? tc->rng : (uintptr_t)tc | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tc->rng = x;
+    double u = ((double)(x >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    int64_t v = (int64_t)(-__builtin_log(u) * (double)mean);
+    return v > 0 ? v : 1;
+}
+
+/* Two independent samplings share the fast path's one countdown: timing
+ * (alloc_ns / reuse_ns, every ~MP_TIME_SAMPLE bytes) and profiling (MPOOL_PROF,
+ * every ~MPOOL_PROF_SAMPLE bytes).  sample_left is the nearer of the two. */
+static void sample_due(mp_tcache_t *tc, size_t n, bool *time_it, bool *prof_it)
+{
+    /* A call counts n + 1 bytes, so malloc(0) moves the countdown too and an
+     * interval of 1 samples every call.  Intervals are >= 1, so a countdown at
+     * or below 0 means the fast path already counted this call. */
+    if (tc->sample_left > 0)
+        tc->sample_left -= (int64_t)n + 1;
+    if (tc->sample_left > 0)
+        return;
+    int64_t used = tc->sample_interval - tc->sample_left;
+    tc->time_left -= used;
+    tc->prof_left -= used;
+    if (tc->time_left <= 0) {
+        *time_it = true;
+        tc->time_left = random_interval(tc, MP_TIME_SAMPLE);
+    }
+    if (mp_opt.prof && tc->prof_left <= 0) {
+        *prof_it = true;
+        tc->prof_left = random_interval(tc, mp_opt.prof_sample);
+    }
+    int64_t next = mp_opt.prof && tc->prof_left < tc->time_left ? tc->prof_left : tc->time_left;
+    tc->sample_left = tc->sample_interval = next;
+}
+
+/* The one path behind every miss: any size, any alignment (a power of two). */
 static void *alloc_aligned(size_t n, size_t align, bool zero)
 {
     if (MP_UNLIKELY(n > MP_MAX_REQUEST)) {
@@ -83,14 +204,46 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
                 errno = ENOMEM;
             return p; /* the bootstrap arena is static, hence zeroed */
         }
-        return fallback_alloc(NULL, n, align, zero);
+        return fallback_alloc(NULL, n, align, zero, MP_NO_SITE, 0);
     }
     unsigned cls = align <= MP_MIN_ALIGN ? mp_size_class(n) : mp_sizeclass_for_alignment(n, align);
-    if (cls == 0)
-        return fallback_alloc(tc, n, align, zero);
-    void *p = class_alloc(tc, cls, n, align);
-    if (p && zero)
-        memset(p, 0, n);
+
+    bool time_it = false, prof_it = false;
+    if (MP_STATS && !mp_tls_in_trace) {
+        tc->recent[tc->recent_pos++ % MP_RECENT] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        sample_due(tc, n, &time_it, &prof_it);
+    }
+    if (MP_LIKELY(!time_it && !prof_it)) {
+        if (cls == 0)
+            return fallback_alloc(tc, n, align, zero, MP_NO_SITE, 0);
+        bool reused;
+        void *p = class_alloc(tc, cls, n, align, &reused);
+        if (p && zero)
+            memset(p, 0, n);
+        return p;
+    }
+
+    /* A sampled call.  The stack is taken before the clock starts, so the
+     * time measured is the allocation's own. */
+    uint32_t site = prof_it ? mp_trace_capture() : MP_NO_SITE;
+    uint64_t t0 = time_it ? now_ns() : 0;
+    void *p;
+    bool reused = false;
+    if (prof_it || cls == 0) {
+        p = fallback_alloc(tc, n, align, zero, site, prof_it ? cls : 0);
+    } else {
+        p = class_alloc(tc, cls, n, align, &reused);
+        if (p && zero)
+            memset(p, 0, n);
+    }
+    if (time_it) {
+        uint64_t took = now_ns() - t0, cost = clock_cost_ns();
+        double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(n + 1, MP_TIME_SAMPLE);
+        if (reused)
+            tc->reuse_ns += spent;
+        else
+            tc->alloc_ns += spent;
+    }
     return p;
 }
 
@@ -105,27 +258,34 @@ void mp_free_generic(void *p)
         return;
     int saved_errno = errno;
     unsigned cls;
-    size_t usable;
+    mp_large_info_t info;
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
     if (kind == MP_PTR_POOL) {
         mp_tcache_t *tc = thread_cache();
         if (tc == NULL) {
             mp_tcache_free_uncached(p, cls);
-            atomic_fetch_add_explicit(&mp_shared.class_frees[cls], 1, memory_order_relaxed);
+            if (MP_STATS) {
+                atomic_fetch_add_explicit(&mp_shared.class_frees[cls], 1, memory_order_relaxed);
+                mp_stats_add_active(-(int64_t)mp_classes[cls].size);
+            }
         } else {
             mp_bin_t *bin = &tc->bins[cls];
-            if (bin->count >= bin->limit)
+            if (bin->count >= bin->limit) {
                 mp_tcache_flush(tc, cls);
+                if (MP_STATS)
+                    mp_stats_fold_class(tc, cls);
+            }
             mp_block_t *b = p;
             b->next = bin->head;
             bin->head = b;
             bin->count++;
-            bin->frees++;
+            if (MP_STATS)
+                bin->frees++;
         }
     } else if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, NULL)) {
         /* bootstrap blocks are never reused */
-    } else if (kind == MP_PTR_OUTSIDE && mp_large_free(p, &usable)) {
-        count_fallback_free(usable);
+    } else if (kind == MP_PTR_OUTSIDE && mp_large_free(p, &info)) {
+        count_free_of(&info);
     } else {
         mp_report_bad_pointer("free", p, kind);
     }
@@ -147,11 +307,14 @@ static size_t usable_or_report(const char *func, const void *p)
 {
     unsigned cls;
     size_t usable;
+    mp_large_info_t info;
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
     if (kind == MP_PTR_POOL)
         return mp_classes[cls].size;
-    if (kind == MP_PTR_OUTSIDE && (mp_boot_owns(p, &usable) || mp_large_owns(p, &usable)))
+    if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &usable))
         return usable;
+    if (kind == MP_PTR_OUTSIDE && mp_large_lookup(p, &info))
+        return info.usable;
     mp_report_bad_pointer(func, p, kind);
 }
 
@@ -172,18 +335,20 @@ void *mp_realloc(void *p, size_t n)
     bool pooled = mp_segment_classify(p, &cls) == MP_PTR_POOL;
     if (pooled && n <= old && (n * 2 >= old || old <= 32))
         return p; /* fits, and shrinking to less than half is worth a move */
-    if (!pooled && !mp_boot_owns(p, NULL) && mp_size_class(n) == 0) {
-        size_t was, now; /* fallback to fallback: jemalloc resizes in place if it can */
+    mp_large_info_t was, now;
+    if (!pooled && mp_size_class(n) == 0 && mp_large_lookup(p, &was) && was.cls == 0) {
+        /* fallback to fallback: jemalloc resizes in place if it can */
         void *q = mp_large_realloc(p, n, &was, &now);
-        if (q) {
+        if (q && MP_STATS) {
             mp_tcache_t *tc = thread_cache();
             if (tc) {
-                tc->fallback_bytes_in += now;
-                tc->fallback_bytes_out += was;
+                tc->fallback_bytes_in += now.usable;
+                tc->fallback_bytes_out += was.usable;
             } else {
-                atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, now, memory_order_relaxed);
-                atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, was, memory_order_relaxed);
+                atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, now.usable, memory_order_relaxed);
+                atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, was.usable, memory_order_relaxed);
             }
+            mp_stats_add_active((int64_t)now.usable - (int64_t)was.usable);
         }
         return q;
     }

@@ -2,6 +2,7 @@
  * the counters, for programs that call libmpool by name. */
 #include "alloc.h"
 #include "mpool.h"
+#include "stats_dump.h"
 
 #include <errno.h>
 
@@ -54,6 +55,9 @@ MP_EXPORT int mpool_stats_get(struct mpool_stats *out)
         .reuses = t.reuses,
         .active_blocks = t.active_blocks,
         .active_bytes = t.active_bytes,
+        .peak_active_bytes = t.peak_active_bytes,
+        .alloc_ns = t.alloc_ns,
+        .reuse_ns = t.reuse_ns,
         .mapped_bytes = t.mapped_bytes,
         .fallback_allocs = t.fallback_allocs,
         .fallback_frees = t.fallback_frees,
@@ -62,4 +66,20 @@ MP_EXPORT int mpool_stats_get(struct mpool_stats *out)
         .threads_exited = t.threads_exited,
     };
     return 0;
+}
+
+MP_EXPORT int mpool_stats_dump(const char *path)
+{
+    if (path == NULL)
+        path = mp_option_string(MP_OPT_stats);
+    if (path == NULL || *path == '\0') {
+        errno = EINVAL;
+        return -1;
+    }
+    return mp_dump_to_path(path, "request");
+}
+
+MP_EXPORT size_t mpool_stats_json(char *buf, size_t cap)
+{
+    return mp_dump_json(buf, buf ? cap : 0);
 }

@@ -2,6 +2,7 @@
  * (it may allocate, and it takes locks a signal handler could hold). */
 #include "internal.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct mp_out {
@@ -48,6 +49,25 @@ static void put_signed(mp_out_t *o, long long v)
     }
 }
 
+/* Emit the digits/text of one conversion into o with padding to width. */
+static void put_padded(mp_out_t *o, const char *s, size_t n, int width, bool left, char pad)
+{
+    int fill = width > (int)n ? width - (int)n : 0;
+    if (!left && pad == '0' && n && s[0] == '-') { /* sign before zeros */
+        put_char(o, '-');
+        s++;
+        n--;
+    }
+    if (!left)
+        while (fill--)
+            put_char(o, pad);
+    for (size_t i = 0; i < n; i++)
+        put_char(o, s[i]);
+    if (left)
+        while (fill-- > 0)
+            put_char(o, ' ');
+}
+
 size_t mp_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
 {
     mp_out_t o = { buf, cap, 0 };
@@ -57,6 +77,22 @@ size_t mp_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
             continue;
         }
         f++;
+        bool left = false;
+        char pad = ' ';
+        for (; *f == '-' || *f == '0'; f++) {
+            if (*f == '-')
+                left = true;
+            else
+                pad = '0';
+        }
+        int width = 0, precision = -1;
+        for (; *f >= '0' && *f <= '9'; f++)
+            width = width * 10 + (*f - '0');
+        if (*f == '.') { /* precision: only for %s, the most bytes printed */
+            precision = 0;
+            for (f++; *f >= '0' && *f <= '9'; f++)
+                precision = precision * 10 + (*f - '0');
+        }
         int longs = 0, size_t_arg = 0;
         for (;; f++) {
             if (*f == 'l')
@@ -66,20 +102,29 @@ size_t mp_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
             else
                 break;
         }
+        /* Each conversion is rendered into tmp, then padded into the output. */
+        char tmp[32];
+        mp_out_t t = { tmp, sizeof tmp, 0 };
+        const char *str = NULL;
+        size_t len = 0;
         switch (*f) {
         case 's':
-            put_str(&o, va_arg(ap, const char *));
+            str = va_arg(ap, const char *);
+            if (str == NULL)
+                str = "(null)";
+            while (str[len] && (precision < 0 || len < (size_t)precision))
+                len++;
             break;
         case 'c':
-            put_char(&o, (char)va_arg(ap, int));
+            put_char(&t, (char)va_arg(ap, int));
             break;
         case 'd':
             if (longs >= 2)
-                put_signed(&o, va_arg(ap, long long));
+                put_signed(&t, va_arg(ap, long long));
             else if (longs == 1 || size_t_arg)
-                put_signed(&o, va_arg(ap, long));
+                put_signed(&t, va_arg(ap, long));
             else
-                put_signed(&o, va_arg(ap, int));
+                put_signed(&t, va_arg(ap, int));
             break;
         case 'u':
         case 'x': {
@@ -91,23 +136,29 @@ size_t mp_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
                 v = va_arg(ap, unsigned long);
             else
                 v = va_arg(ap, unsigned);
-            put_unsigned(&o, v, base);
+            put_unsigned(&t, v, base);
             break;
         }
         case 'p':
-            put_str(&o, "0x");
-            put_unsigned(&o, (uintptr_t)va_arg(ap, void *), 16);
+            put_str(&t, "0x");
+            put_unsigned(&t, (uintptr_t)va_arg(ap, void *), 16);
             break;
         case '%':
             put_char(&o, '%');
-            break;
+            continue;
         case '\0':
             f--; /* a lone '%' at the end: stop */
-            break;
+            continue;
         default:
             put_char(&o, '%');
             put_char(&o, *f);
+            continue;
         }
+        if (str == NULL) {
+            str = tmp;
+            len = t.len;
+        }
+        put_padded(&o, str, len, width, left, *f == 's' ? ' ' : pad);
     }
     if (cap)
         buf[o.len < cap ? o.len : cap - 1] = '\0';

@@ -1,5 +1,6 @@
 /* Formatting into caller-owned buffers: no stdio, no malloc, signal-safe.
- * Supports %s %d %u %ld %lu %zu %llu %x %lx %zx %p %c %%.
+ * Supports %s %d %u %ld %lu %zu %llu %x %lx %zx %p %c %%, with the flags
+ * '-' and '0', a width, and a precision for %s.
  * Output is always NUL-terminated when cap > 0; returns the length the whole
  * output would have had (like snprintf). */
 #ifndef MPOOL_FMT_H

@@ -12,6 +12,7 @@
  * the interrupted code holds (glibc makes the same exception). */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "stats_dump.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -27,6 +28,7 @@ static void fork_prepare(void)
 {
     if (__libc_single_threaded)
         return;
+    mp_trace_fork_prepare();
     mp_tcache_fork_prepare();
     mp_large_fork_prepare();
     fork_locked = true;
@@ -38,6 +40,7 @@ static void fork_parent(void)
         return;
     mp_large_fork_parent();
     mp_tcache_fork_parent();
+    mp_trace_fork_parent();
     fork_locked = false;
 }
 
@@ -45,6 +48,7 @@ static void fork_child(void)
 {
     mp_large_fork_child();
     mp_tcache_fork_child();
+    mp_trace_fork_child();
     fork_locked = false;
 }
 
@@ -61,6 +65,7 @@ static void init_once(void)
         mp_report_fatal("pthread_key_create failed");
     mp_thread_key = key;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    mp_dump_init();
 }
 
 bool mp_init(void)

@@ -32,6 +32,12 @@
 #define MP_TLS __thread __attribute__((tls_model("initial-exec")))
 #define MP_CACHELINE 64
 
+/* Counters on the fast path: 1 (default), or 0 in the build that measures
+ * their cost (meson -Dstats=false).  A plain `if`, so both builds type-check. */
+#ifndef MP_STATS
+#define MP_STATS 1
+#endif
+
 /* ---- limits ------------------------------------------------------------ */
 #define MP_PAGE_SHIFT 16                          /* 64 KiB pages */
 #define MP_PAGE_SIZE ((size_t)1 << MP_PAGE_SHIFT)
@@ -45,6 +51,8 @@
 #define MP_BATCH_BYTES (32 * 1024)                /* target bytes per batch */
 #define MP_BATCH_MAX 128
 #define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
+#define MP_RECENT 256                             /* recent sizes kept per thread */
+#define MP_TIME_SAMPLE (256 * 1024)               /* mean bytes between timed calls */
 
 /* ---- sizeclass.c ------------------------------------------------------- */
 typedef struct mp_class_info {
@@ -166,7 +174,17 @@ typedef struct mp_bump {
 
 typedef struct mp_tcache {
     mp_bin_t bins[MP_NUM_CLASSES];  /* hot: the fast path touches one entry */
+    int64_t sample_left;            /* bytes until the next sampled call (owner only) */
+    int64_t sample_interval;        /* sample_left when it was last set */
+    int64_t time_left;              /* bytes until the next timed call */
+    int64_t prof_left;              /* bytes until the next profiled call (MPOOL_PROF) */
+    uint32_t recent_pos;            /* next slot of recent[] (owner only) */
+    uint32_t recent[MP_RECENT];     /* last requested sizes, clipped to 32 bits */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
+    int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded into mp_shared */
+    uint64_t rng;                   /* sampling intervals (xorshift state) */
+    double alloc_ns;                /* estimated time allocating fresh blocks */
+    double reuse_ns;                /* estimated time reusing freed blocks */
     uint64_t fallback_allocs;       /* jemalloc-path allocations by this thread */
     uint64_t fallback_frees;        /* jemalloc-path frees by this thread */
     uint64_t fallback_bytes_in;     /* usable bytes allocated on the fallback */
@@ -191,14 +209,45 @@ mp_tcache_t *mp_tcache_all(void) MP_HIDDEN;         /* head of the every-cache l
 extern mp_gstack_t mp_class_stacks[MP_NUM_CLASSES] MP_HIDDEN;
 
 /* ---- large.c: the jemalloc fallback ----------------------------------------- */
-void *mp_large_alloc(size_t n, size_t align, bool zero, size_t *usable) MP_HIDDEN;
-/* NULL + ENOMEM with p intact, or NULL without ENOMEM if p is not a fallback block */
-void *mp_large_realloc(void *p, size_t n, size_t *old_usable, size_t *new_usable) MP_HIDDEN;
-bool mp_large_owns(const void *p, size_t *usable) MP_HIDDEN;
-bool mp_large_free(void *p, size_t *usable) MP_HIDDEN; /* false: not a live fallback block */
+/* What the registry knows of a live fallback block.  Sampled (profiled) pool
+ * requests are fallback blocks too, tagged with their class and site. */
+#define MP_NO_SITE UINT32_MAX
+typedef struct mp_large_info {
+    size_t usable;    /* jemalloc's usable size */
+    size_t requested; /* the size asked for */
+    uint32_t site;    /* trace.c site, or MP_NO_SITE when not profiled */
+    uint32_t cls;     /* pool class the request belongs to; 0 = a true fallback */
+} mp_large_info_t;
+
+/* NULL + ENOMEM on failure; else *info describes the new block. */
+void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t cls,
+                     mp_large_info_t *info) MP_HIDDEN;
+/* Resize, in place when jemalloc can.  NULL + ENOMEM with p intact.
+ * Precondition: p is live (mp_large_lookup). */
+void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t *now) MP_HIDDEN;
+bool mp_large_lookup(const void *p, mp_large_info_t *info) MP_HIDDEN; /* false: not live */
+bool mp_large_free(void *p, mp_large_info_t *info) MP_HIDDEN;         /* false: not live */
 void mp_large_fork_prepare(void) MP_HIDDEN;
 void mp_large_fork_parent(void) MP_HIDDEN;
 void mp_large_fork_child(void) MP_HIDDEN;
+
+/* ---- trace.c: sampled allocation sites (MPOOL_PROF) ------------------------ */
+#define MP_TRACE_DEPTH 32
+typedef struct mp_leak {
+    double bytes;  /* estimated live bytes allocated at this site */
+    double blocks; /* estimated live blocks */
+    unsigned depth;
+    const char *frames[MP_TRACE_DEPTH]; /* "func+0x1c (module+0x1234)" */
+} mp_leak_t;
+extern MP_TLS int mp_tls_in_trace MP_HIDDEN;   /* unwinding: no sampling, no recursion */
+uint32_t mp_trace_capture(void) MP_HIDDEN;     /* site of the current call, or MP_NO_SITE */
+void mp_trace_account(uint32_t site, double bytes, double blocks) MP_HIDDEN;
+unsigned mp_trace_leaks(mp_leak_t *out, unsigned cap) MP_HIDDEN; /* largest first */
+/* 1 / P(a call of n bytes is sampled at mean interval `mean` bytes); stats.c */
+double mp_sample_weight(size_t n, size_t mean) MP_HIDDEN;
+void mp_trace_fork_prepare(void) MP_HIDDEN;
+void mp_trace_fork_parent(void) MP_HIDDEN;
+void mp_trace_fork_child(void) MP_HIDDEN;
 
 /* ---- bootstrap.c: memory for allocations made during initialisation ------- */
 void *mp_boot_alloc(size_t n, size_t align) MP_HIDDEN;
@@ -229,10 +278,13 @@ typedef struct mp_shared_counters {
     _Atomic uint64_t class_frees[MP_NUM_CLASSES];
     _Atomic uint64_t fallback_allocs, fallback_frees;
     _Atomic uint64_t fallback_bytes_in, fallback_bytes_out;
+    _Alignas(MP_CACHELINE) _Atomic int64_t active_bytes; /* folded at slow paths */
+    _Atomic int64_t peak_active_bytes;                    /* max of active_bytes */
 } mp_shared_counters_t;
 
 typedef struct mp_totals {
     uint64_t allocs, frees, reuses, active_blocks, active_bytes, mapped_bytes;
+    uint64_t peak_active_bytes, alloc_ns, reuse_ns;
     uint64_t class_allocs[MP_NUM_CLASSES], class_frees[MP_NUM_CLASSES];
     uint64_t class_fresh[MP_NUM_CLASSES];
     uint64_t fallback_allocs, fallback_frees, fallback_bytes;
@@ -240,6 +292,9 @@ typedef struct mp_totals {
 } mp_totals_t;
 
 extern mp_shared_counters_t mp_shared MP_HIDDEN;
+void mp_stats_add_active(int64_t delta) MP_HIDDEN; /* fold bytes; track the peak */
+void mp_stats_fold_class(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
+unsigned mp_stats_recent(uint32_t *out, unsigned cap) MP_HIDDEN; /* newest last */
 extern _Atomic uint64_t mp_threads_started MP_HIDDEN, mp_threads_exited MP_HIDDEN;
 void mp_stats_collect(mp_totals_t *t) MP_HIDDEN;
 

@@ -35,8 +35,8 @@
 #define TOMB ((uintptr_t)1)
 
 typedef struct entry {
-    uintptr_t ptr; /* EMPTY, TOMB, or a live block */
-    size_t usable; /* jemalloc's usable size of the block */
+    uintptr_t ptr;        /* EMPTY, TOMB, or a live block */
+    mp_large_info_t info; /* what free, realloc and the stats need */
 } entry_t;
 
 typedef struct shard {
@@ -98,7 +98,7 @@ static bool rehash(shard_t *s, size_t cap)
     return true;
 }
 
-static bool registry_insert(uintptr_t p, size_t usable)
+static bool registry_insert(uintptr_t p, const mp_large_info_t *info)
 {
     uint64_t h = hash_ptr(p);
     shard_t *s = shard_of(h);
@@ -114,7 +114,7 @@ static bool registry_insert(uintptr_t p, size_t usable)
         size_t i = probe(s, p, h, true);
         if (s->slots[i].ptr == TOMB)
             s->tombs--;
-        s->slots[i] = (entry_t){ p, usable };
+        s->slots[i] = (entry_t){ p, *info };
         s->used++;
     }
     pthread_mutex_unlock(&s->lock);
@@ -122,7 +122,7 @@ static bool registry_insert(uintptr_t p, size_t usable)
 }
 
 /* Remove (when remove is true) or just find p; false if p is not live. */
-static bool registry_take(uintptr_t p, size_t *usable, bool remove)
+static bool registry_take(uintptr_t p, mp_large_info_t *info, bool remove)
 {
     uint64_t h = hash_ptr(p);
     shard_t *s = shard_of(h);
@@ -132,8 +132,8 @@ static bool registry_take(uintptr_t p, size_t *usable, bool remove)
         size_t i = probe(s, p, h, false);
         if (s->slots[i].ptr == p) {
             found = true;
-            if (usable)
-                *usable = s->slots[i].usable;
+            if (info)
+                *info = s->slots[i].info;
             if (remove) {
                 s->slots[i].ptr = TOMB;
                 s->used--;
@@ -145,14 +145,16 @@ static bool registry_take(uintptr_t p, size_t *usable, bool remove)
     return found;
 }
 
-static void registry_set_usable(uintptr_t p, size_t usable)
+static void registry_set_usable(uintptr_t p, size_t usable, size_t requested)
 {
     uint64_t h = hash_ptr(p);
     shard_t *s = shard_of(h);
     pthread_mutex_lock(&s->lock);
     size_t i = probe(s, p, h, false);
-    if (s->slots[i].ptr == p)
-        s->slots[i].usable = usable;
+    if (s->slots[i].ptr == p) {
+        s->slots[i].info.usable = usable;
+        s->slots[i].info.requested = requested;
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -211,7 +213,8 @@ static int jemalloc_flags(void)
     return arena_flags;
 }
 
-void *mp_large_alloc(size_t n, size_t align, bool zero, size_t *usable)
+void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t cls,
+                     mp_large_info_t *info)
 {
     int flags = jemalloc_flags();
     if (align > MP_MIN_ALIGN)
@@ -226,52 +229,52 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, size_t *usable)
         errno = ENOMEM;
         return NULL;
     }
-    size_t u = sallocx(p, 0);
-    if (!registry_insert((uintptr_t)p, u)) {
+    *info = (mp_large_info_t){ sallocx(p, 0), n, site, cls };
+    if (!registry_insert((uintptr_t)p, info)) {
         guard_begin(&g);
         dallocx(p, MALLOCX_TCACHE_NONE);
         guard_end(&g);
         errno = ENOMEM;
         return NULL;
     }
-    *usable = u;
     return p;
 }
 
 /* Resize in place when jemalloc can, else move: allocate, copy, free.  On
  * failure p is untouched and still registered. */
-void *mp_large_realloc(void *p, size_t n, size_t *old_usable, size_t *new_usable)
+void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t *now)
 {
-    size_t u;
-    if (!registry_take((uintptr_t)p, &u, false))
+    if (!registry_take((uintptr_t)p, old, false))
         return NULL;
-    *old_usable = u;
     int flags = jemalloc_flags();
     signal_guard_t g;
     guard_begin(&g);
     size_t nu = xallocx(p, n, 0, flags);
     guard_end(&g);
     if (nu >= n) {
-        registry_set_usable((uintptr_t)p, nu);
-        *new_usable = nu;
+        registry_set_usable((uintptr_t)p, nu, n);
+        *now = *old;
+        now->usable = nu;
+        now->requested = n;
         return p;
     }
-    void *q = mp_large_alloc(n, 0, false, new_usable);
+    void *q = mp_large_alloc(n, 0, false, old->site, old->cls, now);
     if (q == NULL)
         return NULL;
-    memcpy(q, p, u < n ? u : n);
-    mp_large_free(p, &u);
+    memcpy(q, p, old->usable < n ? old->usable : n);
+    mp_large_info_t gone;
+    mp_large_free(p, &gone);
     return q;
 }
 
-bool mp_large_owns(const void *p, size_t *usable)
+bool mp_large_lookup(const void *p, mp_large_info_t *info)
 {
-    return registry_take((uintptr_t)p, usable, false);
+    return registry_take((uintptr_t)p, info, false);
 }
 
-bool mp_large_free(void *p, size_t *usable)
+bool mp_large_free(void *p, mp_large_info_t *info)
 {
-    if (!registry_take((uintptr_t)p, usable, true))
+    if (!registry_take((uintptr_t)p, info, true))
         return false;
     signal_guard_t g;
     guard_begin(&g);

@@ -4,7 +4,9 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 typedef struct mp_option_desc {
@@ -26,6 +28,13 @@ mp_options_t mp_opt = {
 #undef MP_OPTION
 };
 
+static char string_values[MP_OPT_COUNT][MP_OPT_STRING_MAX]; /* copied: environ may change */
+
+const char *mp_option_string(mp_option_id_t id)
+{
+    return *((size_t *)&mp_opt + id) ? string_values[id] : NULL;
+}
+
 static size_t *option_slot(int i)
 {
     return (size_t *)&mp_opt + i; /* mp_options_t is one size_t per row, in order */
@@ -34,13 +43,93 @@ static size_t *option_slot(int i)
 static bool word_is(const char *s, const char *w)
 {
     for (; *w; s++, w++)
-        if ((*s | 0x20) != *w) /* ASCII case-insensitive */
+        if ((*s | 0x20) != (*w | 0x20)) /* ASCII case-insensitive */
             return false;
     return *s == '\0';
 }
 
+static const struct {
+    const char *name;
+    int number;
+} signal_names[] = {
+    { "HUP", SIGHUP },   { "INT", SIGINT },       { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
+    { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE },     { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+    { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+    { "TTOU", SIGTTOU }, { "URG", SIGURG },       { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+    { "PWR", SIGPWR },   { "SYS", SIGSYS },
+};
+
+/* Signals a dump may not take over: they cannot be caught, or they mean the
+ * program is crashing and its own handling must stay. */
+static bool signal_usable(int sig)
+{
+    return sig > 0 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP && sig != SIGSEGV &&
+           sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGABRT && sig != SIGTRAP;
+}
+
+static int parse_signal(const char *s, size_t *out)
+{
+    if (s[0] == 'S' && s[1] == 'I' && s[2] == 'G')
+        s += 3;
+    long sig = -1;
+    if (*s >= '0' && *s <= '9') {
+        size_t v;
+        if (mp_option_parse(MP_OPT_SIZE, s, &v) != 0 || v > 1000)
+            return -1;
+        for (const char *p = s; *p; p++)
+            if (*p < '0' || *p > '9')
+                return -1; /* no K/M/G here */
+        sig = (long)v;
+    } else if (strncmp(s, "RTMIN", 5) == 0 || strncmp(s, "RTMAX", 5) == 0) {
+        bool min = s[4] == 'N';
+        const char *p = s + 5;
+        long off = 0;
+        if (*p == '+' || *p == '-') {
+            int sign = *p++ == '+' ? 1 : -1;
+            if (*p < '0' || *p > '9')
+                return -1;
+            for (; *p >= '0' && *p <= '9'; p++)
+                if ((off = off * 10 + (*p - '0')) > 64)
+                    return -1;
+            off *= sign;
+        }
+        if (*p != '\0')
+            return -1;
+        sig = (min ? SIGRTMIN : SIGRTMAX) + off;
+        if (sig < SIGRTMIN || sig > SIGRTMAX)
+            return -1;
+    } else {
+        for (size_t i = 0; i < sizeof signal_names / sizeof *signal_names; i++)
+            if (word_is(s, signal_names[i].name))
+                sig = signal_names[i].number;
+    }
+    if (!signal_usable((int)sig))
+        return -1;
+    *out = (size_t)sig;
+    return 0;
+}
+
 int mp_option_parse(mp_option_type_t type, const char *s, size_t *out)
 {
+    if (type == MP_OPT_SIGNAL)
+        return parse_signal(s, out);
+    if (type == MP_OPT_FORMAT) {
+        if (word_is(s, "json") || word_is(s, "text")) {
+            *out = word_is(s, "json") ? MP_FORMAT_JSON : MP_FORMAT_TEXT;
+            return 0;
+        }
+        return -1;
+    }
+    if (type == MP_OPT_STRING) {
+        size_t n = 0;
+        while (s[n])
+            n++;
+        if (n == 0 || n >= MP_OPT_STRING_MAX)
+            return -1;
+        *out = 1;
+        return 0;
+    }
     if (type == MP_OPT_BOOL) {
         if (word_is(s, "1") || word_is(s, "yes") || word_is(s, "true") || word_is(s, "on")) {
             *out = 1;
@@ -81,6 +170,14 @@ int mp_option_parse(mp_option_type_t type, const char *s, size_t *out)
     return 0;
 }
 
+static const char *const type_text[] = {
+    [MP_OPT_BOOL] = "0 or 1",
+    [MP_OPT_SIZE] = "a size (like 64K)",
+    [MP_OPT_STRING] = "a usable text (1 to 4095 bytes)",
+    [MP_OPT_SIGNAL] = "a catchable signal (like USR2 or 12)",
+    [MP_OPT_FORMAT] = "json or text",
+};
+
 void mp_options_load(void)
 {
     for (int i = 0; i < MP_OPT_COUNT; i++) {
@@ -91,15 +188,18 @@ void mp_options_load(void)
         size_t v;
         char msg[200];
         if (mp_option_parse(d->type, text, &v) != 0) {
-            mp_fmt(msg, sizeof msg, "%s='%s' is not %s; using the default %zu", d->env, text,
-                   d->type == MP_OPT_BOOL ? "0 or 1" : "a size (like 64K)", d->def);
+            mp_fmt(msg, sizeof msg, "%s='%.60s' is not %s; using the default", d->env, text,
+                   type_text[d->type]);
             mp_warn(msg);
-        } else if (v < d->min || v > d->max) {
+        } else if ((d->type == MP_OPT_BOOL || d->type == MP_OPT_SIZE) &&
+                   (v < d->min || v > d->max)) {
             mp_fmt(msg, sizeof msg, "%s=%s is outside %zu..%zu; using the default %zu", d->env,
                    text, d->min, d->max, d->def);
             mp_warn(msg);
         } else {
             *option_slot(i) = v;
+            if (d->type == MP_OPT_STRING)
+                memcpy(string_values[i], text, strlen(text) + 1);
         }
     }
 }
@@ -109,8 +209,14 @@ void mp_options_print(int fd)
     char line[256];
     for (int i = 0; i < MP_OPT_COUNT; i++) {
         const mp_option_desc_t *d = &option_table[i];
-        size_t n = mp_fmt(line, sizeof line, "mpool: %s=%zu (%s)\n", d->env, *option_slot(i),
-                          d->doc);
+        size_t v = *option_slot(i), n;
+        if (d->type == MP_OPT_STRING)
+            n = mp_fmt(line, sizeof line, "mpool: %s=%s (%s)\n", d->env,
+                       v ? string_values[i] : "(unset)", d->doc);
+        else if (d->type == MP_OPT_FORMAT)
+            n = mp_fmt(line, sizeof line, "mpool: %s=%s (%s)\n", d->env, v ? "text" : "json", d->doc);
+        else
+            n = mp_fmt(line, sizeof line, "mpool: %s=%zu (%s)\n", d->env, v, d->doc);
         mp_os_write(fd, line, n < sizeof line ? n : sizeof line - 1);
     }
 }

@@ -4,7 +4,16 @@
 
 #include <stddef.h>
 
-typedef enum mp_option_type { MP_OPT_BOOL, MP_OPT_SIZE } mp_option_type_t;
+typedef enum mp_option_type {
+    MP_OPT_BOOL,
+    MP_OPT_SIZE,
+    MP_OPT_STRING,
+    MP_OPT_SIGNAL,
+    MP_OPT_FORMAT,
+} mp_option_type_t;
+
+enum { MP_FORMAT_JSON = 0, MP_FORMAT_TEXT = 1 };
+#define MP_OPT_STRING_MAX 4096
 
 typedef enum mp_option_id {
 #define MP_OPTION(id, env, type, def, min, max, doc) MP_OPT_##id,
@@ -13,7 +22,8 @@ typedef enum mp_option_id {
     MP_OPT_COUNT
 } mp_option_id_t;
 
-/* Effective values, filled by mp_options_load(); defaults before that. */
+/* Effective values, filled by mp_options_load(); defaults before that.  A
+ * string option's value is 1 when set; its text is mp_option_string(id). */
 typedef struct mp_options {
 #define MP_OPTION(id, env, type, def, min, max, doc) size_t id;
 #include "options.def"
@@ -23,6 +33,7 @@ typedef struct mp_options {
 extern mp_options_t mp_opt __attribute__((visibility("hidden")));
 
 void mp_options_load(void) __attribute__((visibility("hidden")));
+const char *mp_option_string(mp_option_id_t id) __attribute__((visibility("hidden"))); /* NULL if unset */
 void mp_options_print(int fd) __attribute__((visibility("hidden")));
 
 /* Parse one value as the table's parser does: 0 on success. Exposed for tests. */

@@ -2,30 +2,83 @@
  * over every cache ever made when someone asks.  Reads race with the owners'
  * writes; each counter is a naturally aligned 64-bit word, so a read sees an
  * old or a new value, never a torn one, and totals are a consistent-enough
- * snapshot for reporting. */
+ * snapshot for reporting.  Nothing here locks or allocates: a dump from a
+ * signal handler calls it.
+ *
+ * Peak active bytes: each slow path (refill, flush, fallback) folds the
+ * change in its class's bytes since the last fold into one shared counter and
+ * raises the peak.  Between folds a thread's drift in one class is bounded by
+ * its bin (two batches, <= 64 KiB), so the peak is exact to within that per
+ * thread and class in use. */
 #include "internal.h"
 
 #include <string.h>
 
 mp_shared_counters_t mp_shared;
 
+void mp_stats_add_active(int64_t delta)
+{
+    int64_t now = atomic_fetch_add_explicit(&mp_shared.active_bytes, delta, memory_order_relaxed) + delta;
+    int64_t peak = atomic_load_explicit(&mp_shared.peak_active_bytes, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&mp_shared.peak_active_bytes, &peak, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
+}
+
+void mp_stats_fold_class(mp_tcache_t *tc, unsigned cls)
+{
+    int64_t now = (int64_t)(tc->bins[cls].allocs - tc->bins[cls].frees) * mp_classes[cls].size;
+    int64_t delta = now - tc->reported[cls];
+    if (delta) {
+        tc->reported[cls] = now;
+        mp_stats_add_active(delta);
+    }
+}
+
+/* The most recent sizes over every live thread, newest last: each thread's
+ * ring in turn, newest entries first, so a busy thread does not crowd out
+ * the others entirely. */
+unsigned mp_stats_recent(uint32_t *out, unsigned cap)
+{
+    unsigned n = 0;
+    for (unsigned depth = 1; depth <= MP_RECENT && n < cap; depth++) {
+        bool any = false;
+        for (mp_tcache_t *tc = mp_tcache_all(); tc && n < cap; tc = tc->all_next) {
+            uint32_t pos = __atomic_load_n(&tc->recent_pos, __ATOMIC_RELAXED);
+            if (pos < depth)
+                continue;
+            out[n++] = __atomic_load_n(&tc->recent[(pos - depth) % MP_RECENT], __ATOMIC_RELAXED);
+            any = true;
+        }
+        if (!any)
+            break;
+    }
+    for (unsigned i = 0; i < n / 2; i++) { /* newest last */
+        uint32_t t = out[i];
+        out[i] = out[n - 1 - i];
+        out[n - 1 - i] = t;
+    }
+    return n;
+}
+
 void mp_stats_collect(mp_totals_t *t)
 {
     memset(t, 0, sizeof *t);
+    double alloc_ns = 0, reuse_ns = 0;
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
         for (unsigned c = 1; c < mp_num_classes; c++) {
             const mp_bin_t *b = &tc->bins[c];
-            uint64_t a = __atomic_load_n(&b->allocs, __ATOMIC_RELAXED);
-            uint64_t f = __atomic_load_n(&b->frees, __ATOMIC_RELAXED);
-            uint64_t fr = __atomic_load_n(&tc->bump[c].fresh, __ATOMIC_RELAXED);
-            t->class_allocs[c] += a;
-            t->class_frees[c] += f;
-            t->class_fresh[c] += fr;
+            t->class_allocs[c] += __atomic_load_n(&b->allocs, __ATOMIC_RELAXED);
+            t->class_frees[c] += __atomic_load_n(&b->frees, __ATOMIC_RELAXED);
+            t->class_fresh[c] += __atomic_load_n(&tc->bump[c].fresh, __ATOMIC_RELAXED);
         }
         t->fallback_allocs += __atomic_load_n(&tc->fallback_allocs, __ATOMIC_RELAXED);
         t->fallback_frees += __atomic_load_n(&tc->fallback_frees, __ATOMIC_RELAXED);
         t->fallback_bytes += __atomic_load_n(&tc->fallback_bytes_in, __ATOMIC_RELAXED) -
                              __atomic_load_n(&tc->fallback_bytes_out, __ATOMIC_RELAXED);
+        alloc_ns += tc->alloc_ns;
+        reuse_ns += tc->reuse_ns;
     }
     for (unsigned c = 1; c < mp_num_classes; c++)
         t->class_frees[c] += atomic_load_explicit(&mp_shared.class_frees[c], memory_order_relaxed);
@@ -35,6 +88,8 @@ void mp_stats_collect(mp_totals_t *t)
                          atomic_load_explicit(&mp_shared.fallback_bytes_out, memory_order_relaxed);
 
     for (unsigned c = 1; c < mp_num_classes; c++) {
+        if (t->class_fresh[c] > t->class_allocs[c]) /* a racing read */
+            t->class_fresh[c] = t->class_allocs[c];
         t->allocs += t->class_allocs[c];
         t->frees += t->class_frees[c];
         t->reuses += t->class_allocs[c] - t->class_fresh[c];
@@ -44,7 +99,21 @@ void mp_stats_collect(mp_totals_t *t)
     t->frees += t->fallback_frees;
     t->active_blocks = t->allocs - t->frees;
     t->active_bytes += t->fallback_bytes;
+    int64_t peak = atomic_load_explicit(&mp_shared.peak_active_bytes, memory_order_relaxed);
+    t->peak_active_bytes = (uint64_t)peak > t->active_bytes ? (uint64_t)peak : t->active_bytes;
+    t->alloc_ns = (uint64_t)alloc_ns;
+    t->reuse_ns = (uint64_t)reuse_ns;
     t->mapped_bytes = mp_segment_mapped_bytes();
     t->threads_started = atomic_load_explicit(&mp_threads_started, memory_order_relaxed);
     t->threads_exited = atomic_load_explicit(&mp_threads_exited, memory_order_relaxed);
+}
+
+/* 1 / P(a call weighing n bytes is sampled): exponential intervals of mean m
+ * sample it with probability 1 - exp(-n / m).  Callers pass request + 1.  Scaling each sampled
+ * call by this weight gives unbiased estimates of totals (Horvitz-Thompson). */
+double mp_sample_weight(size_t n, size_t mean)
+{
+    if (mean <= 1)
+        return 1.0;
+    return 1.0 / -__builtin_expm1(-(double)n / (double)mean);
 }

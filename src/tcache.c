@@ -75,6 +75,12 @@ mp_tcache_t *mp_tcache_for_thread(void)
         return NULL;
     for (unsigned c = 1; c < mp_num_classes; c++)
         tc->bins[c].limit = mp_classes[c].cache_limit;
+    if (tc->sample_interval == 0) { /* a new cache; a recycled one keeps its countdowns */
+        tc->time_left = MP_TIME_SAMPLE / 2;
+        tc->prof_left = mp_opt.prof_sample <= 1 ? 1 : (int64_t)mp_opt.prof_sample / 2;
+        bool prof_first = mp_opt.prof && tc->prof_left < tc->time_left;
+        tc->sample_left = tc->sample_interval = prof_first ? tc->prof_left : tc->time_left;
+    }
     atomic_store_explicit(&tc->in_use, 1, memory_order_relaxed);
     mp_tls_cache = tc;
     thread_state = THREAD_ACTIVE;

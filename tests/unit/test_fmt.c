@@ -16,6 +16,11 @@ START_TEST(matches_snprintf_for_supported_conversions)
     ck_assert_str_eq(a, "0x7f00dead0010");
     mp_fmt(a, sizeof a, "%d", (int)-2147483647 - 1);
     ck_assert_str_eq(a, "-2147483648");
+    mp_fmt(a, sizeof a, "[%-8s|%8s|%7u|%-5d|%05d|%08lx|%.3s|%3s]", "ab", "cd", 42u, -3, -42, 0xbeefUL,
+           "abcdef", "toolong");
+    snprintf(b, sizeof b, "[%-8s|%8s|%7u|%-5d|%05d|%08lx|%.3s|%3s]", "ab", "cd", 42u, -3, -42, 0xbeefUL,
+             "abcdef", "toolong");
+    ck_assert_str_eq(a, b);
 }
 END_TEST
 

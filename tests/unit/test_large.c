@@ -10,28 +10,37 @@ static void setup(void)
     mp_init();
 }
 
+/* A plain fallback block of n bytes. */
+static void *alloc_plain(size_t n, size_t align, bool zero, mp_large_info_t *info)
+{
+    return mp_large_alloc(n, align, zero, MP_NO_SITE, 0, info);
+}
+
 START_TEST(fallback_blocks_are_registered_until_freed)
 {
-    size_t u = 0, u2 = 0;
-    char *p = mp_large_alloc(1 << 20, 0, false, &u);
+    mp_large_info_t info, got;
+    char *p = mp_large_alloc(1 << 20, 0, false, 17, 3, &info);
     ck_assert_ptr_nonnull(p);
-    ck_assert_uint_ge(u, 1 << 20);
+    ck_assert_uint_ge(info.usable, 1 << 20);
+    ck_assert_uint_eq(info.requested, 1 << 20);
     ck_assert_uint_eq((uintptr_t)p % 16, 0);
-    memset(p, 0xab, u);
-    ck_assert(mp_large_owns(p, &u2));
-    ck_assert_uint_eq(u2, u);
-    ck_assert(!mp_large_owns(p + 4096, NULL)); /* interior */
-    ck_assert(mp_large_free(p, &u2));
-    ck_assert(!mp_large_owns(p, NULL));
-    ck_assert(!mp_large_free(p, &u2)); /* a double free is refused, not passed on */
+    memset(p, 0xab, info.usable);
+    ck_assert(mp_large_lookup(p, &got));
+    ck_assert_uint_eq(got.usable, info.usable);
+    ck_assert_uint_eq(got.site, 17); /* the tags travel with the block */
+    ck_assert_uint_eq(got.cls, 3);
+    ck_assert(!mp_large_lookup(p + 4096, &got)); /* interior */
+    ck_assert(mp_large_free(p, &got));
+    ck_assert(!mp_large_lookup(p, &got));
+    ck_assert(!mp_large_free(p, &got)); /* a double free is refused, not passed on */
 }
 END_TEST
 
 START_TEST(zeroed_and_aligned_requests)
 {
     for (size_t align = 16; align <= ((size_t)64 << 20); align *= 4) {
-        size_t u;
-        char *p = mp_large_alloc(100000, align, true, &u);
+        mp_large_info_t u;
+        char *p = alloc_plain(100000, align, true, &u);
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_eq((uintptr_t)p % align, 0);
         for (size_t i = 0; i < 100000; i += 97)
@@ -43,9 +52,9 @@ END_TEST
 
 START_TEST(impossible_sizes_fail_with_enomem)
 {
-    size_t u;
+    mp_large_info_t u;
     errno = 0;
-    ck_assert_ptr_null(mp_large_alloc((size_t)1 << 62, 0, false, &u));
+    ck_assert_ptr_null(alloc_plain((size_t)1 << 62, 0, false, &u));
     ck_assert_int_eq(errno, ENOMEM);
 }
 END_TEST
@@ -54,15 +63,15 @@ START_TEST(the_registry_grows_and_shrinks)
 {
     enum { N = 20000 };
     static void *v[N];
-    size_t u;
+    mp_large_info_t u;
     for (int i = 0; i < N; i++) {
-        v[i] = mp_large_alloc(70000 + (size_t)i * 16, 0, false, &u);
+        v[i] = alloc_plain(70000 + (size_t)i * 16, 0, false, &u);
         ck_assert_ptr_nonnull(v[i]);
     }
     for (int i = 0; i < N; i += 2)
         ck_assert(mp_large_free(v[i], &u));
     for (int i = 0; i < N; i++)
-        ck_assert(mp_large_owns(v[i], NULL) == (i % 2 == 1));
+        ck_assert(mp_large_lookup(v[i], &u) == (i % 2 == 1));
     for (int i = 1; i < N; i += 2)
         ck_assert(mp_large_free(v[i], &u));
 }
@@ -70,23 +79,24 @@ END_TEST
 
 START_TEST(realloc_keeps_contents_in_place_or_moved)
 {
-    size_t u, was, now;
-    char *p = mp_large_alloc(200000, 0, false, &u);
+    mp_large_info_t u, was, now;
+    char *p = alloc_plain(200000, 0, false, &u);
     for (size_t i = 0; i < 200000; i++)
         p[i] = (char)(i * 7);
     char *q = mp_large_realloc(p, 5000000, &was, &now);
     ck_assert_ptr_nonnull(q);
-    ck_assert_uint_eq(was, u);
-    ck_assert_uint_ge(now, 5000000);
+    ck_assert_uint_eq(was.usable, u.usable);
+    ck_assert_uint_ge(now.usable, 5000000);
+    ck_assert_uint_eq(now.requested, 5000000);
     for (size_t i = 0; i < 200000; i++)
         ck_assert_int_eq(q[i], (char)(i * 7));
     if (q != p)
-        ck_assert(!mp_large_owns(p, NULL));
-    ck_assert(mp_large_owns(q, NULL));
+        ck_assert(!mp_large_lookup(p, &u));
+    ck_assert(mp_large_lookup(q, &u));
     errno = 0;
     ck_assert_ptr_null(mp_large_realloc(q, (size_t)1 << 62, &was, &now));
     ck_assert_int_eq(errno, ENOMEM);
-    ck_assert(mp_large_owns(q, NULL)); /* a failed realloc keeps the block */
+    ck_assert(mp_large_lookup(q, &u)); /* a failed realloc keeps the block */
     ck_assert(mp_large_free(q, &u));
 }
 END_TEST
@@ -95,14 +105,14 @@ static void *large_churn(void *arg)
 {
     unsigned long long seed = (uintptr_t)arg;
     void *v[32] = { 0 };
-    size_t u;
+    mp_large_info_t u;
     for (int i = 0; i < 20000; i++) {
         int k = (int)(unit_rand(&seed) % 32);
         if (v[k]) {
             ck_assert(mp_large_free(v[k], &u));
             v[k] = NULL;
         } else {
-            v[k] = mp_large_alloc(65536 + unit_rand(&seed) % 300000, 0, false, &u);
+            v[k] = alloc_plain(65536 + unit_rand(&seed) % 300000, 0, false, &u);
             ck_assert_ptr_nonnull(v[k]);
         }
     }

@@ -21,6 +21,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
@@ -45,6 +46,7 @@ static char *text;               /* TEXT_BYTES */
 static size_t text_used;
 static _Atomic unsigned nsites;  /* published sites */
 static uintptr_t self_lo, self_hi; /* libmpool's own code, skipped in stacks */
+static char exe_path[1024];        /* the main program, which dladdr leaves unnamed */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -76,6 +78,8 @@ static bool tables_ready(void)
     site_index = ix;
     text = t;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
     __atomic_store_n(&sites, s, __ATOMIC_RELEASE);
     return true;
 }
@@ -103,23 +107,19 @@ static int lookup(uint64_t h, void *const *pcs, unsigned depth, size_t *slot)
     }
 }
 
-static const char *basename_of(const char *path)
-{
-    const char *b = path;
-    for (const char *p = path; *p; p++)
-        if (*p == '/')
-            b = p + 1;
-    return b;
-}
-
-/* "func+0x1c (module+0x2a1c)", or "0x7f... (module+0x2a1c)" without a symbol. */
+/* "func+0x1c (/path/module+0x2a1c)", or "0x7f... (/path/module+0x2a1c)"
+ * without a symbol: the module path and offset are what addr2line needs to
+ * symbolise the frame offline (scripts/mpool-report --addr2line). */
 static size_t describe(void *pc, char *out, size_t cap)
 {
     Dl_info info;
     if (dladdr(pc, &info) == 0 || info.dli_fbase == NULL)
         return mp_fmt(out, cap, "%p", pc);
-    const char *mod = info.dli_fname && *info.dli_fname ? basename_of(info.dli_fname)
-                                                          : program_invocation_short_name;
+    /* the main program is named as it was started ("./prog", or nothing) */
+    const char *mod = info.dli_fname && info.dli_fname[0] == '/' ? info.dli_fname
+                      : *exe_path                               ? exe_path
+                      : info.dli_fname && *info.dli_fname       ? info.dli_fname
+                                                                : program_invocation_name;
     uintptr_t off = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
     if (info.dli_sname)
         return mp_fmt(out, cap, "%s+0x%lx (%s+0x%lx)", info.dli_sname,
@@ -155,7 +155,7 @@ uint32_t mp_trace_capture(void)
     }
 
     /* A new stack: describe its frames without holding our lock. */
-    char buf[MP_TRACE_DEPTH][160];
+    char buf[MP_TRACE_DEPTH][256];
     size_t len[MP_TRACE_DEPTH], need = 0;
     for (unsigned i = 0; i < depth; i++) {
         /* return addresses point after the call; -1 names the calling line */

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""End-to-end checks of libmpool's stats dumps.
+
+usage: check_stats.py BUILD_DIR
+BUILD_DIR holds libmpool.so and the test programs (tests/stats/*).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+build = sys.argv[1]
+lib = os.path.join(build, "libmpool.so")
+prog = lambda name: os.path.join(build, "tests", "stats", name)
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL", what, file=sys.stderr)
+
+
+def run(args, env_extra, timeout=60, preload=False):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MPOOL_")}
+    env.update(env_extra)
+    if preload:
+        env["LD_PRELOAD"] = lib
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def by_size(dump):
+    return {c["size"]: c for c in dump["classes"]}
+
+
+tmp = tempfile.mkdtemp(prefix="mpool-stats-")
+
+# --- a known pattern, number by number --------------------------------------
+a, b, atexit = (os.path.join(tmp, n) for n in ("a.json", "b.json", "exit.json"))
+r = run([prog("known_pattern"), a, b],
+        {"MPOOL_STATS": atexit, "MPOOL_PROF": "1", "MPOOL_PROF_SAMPLE": "1"})
+check(r.returncode == 0, f"known_pattern exit {r.returncode}: {r.stderr}")
+A, B, E = load(a), load(b), load(atexit)
+check(A["reason"] == "request" and E["reason"] == "exit", "reasons request/exit")
+check(A["version"] == 1 and B["pid"] == A["pid"], "version and pid")
+d = lambda k: B["totals"][k] - A["totals"][k]
+# 1000 + 600 pooled, 10 fallback, 7 + 2 leaked (sampled: served by the fallback)
+check(d("allocs") == 1000 + 600 + 10 + 9, f"allocs delta {d('allocs')}")
+check(d("frees") == 1600 + 10, f"frees delta {d('frees')}")
+check(d("active_blocks") == 9, f"active_blocks delta {d('active_blocks')}")
+ca, cb = by_size(A).get(112, {"allocs": 0, "frees": 0, "reuses": 0}), by_size(B)[112]
+check(cb["allocs"] - ca["allocs"] == 1600, f"class 112 allocs delta {cb['allocs'] - ca['allocs']}")
+check(cb["frees"] - ca["frees"] == 1600, "class 112 frees delta")
+fa, fb = A["fallback"], B["fallback"]
+# every call is sampled (MPOOL_PROF_SAMPLE=1), so pooled sizes are served by
+# the fallback too but counted in their class; the 10 big ones count here
+check(fb["allocs"] - fa["allocs"] == 10 + 2, f"fallback allocs delta {fb['allocs'] - fa['allocs']}")
+check(fb["frees"] - fa["frees"] == 10, "fallback frees delta")
+# sites grouped by the allocating function (the compiler may unroll a loop
+# into several call sites, each its own stack)
+leaks = {}
+for l in B["leaks"]:
+    fn = l["stack"][0].split("+")[0]
+    agg = leaks.setdefault(fn, {"bytes": 0, "blocks": 0, "stack": l["stack"]})
+    agg["bytes"] += l["bytes"]
+    agg["blocks"] += l["blocks"]
+check("leak_in_named_function" in leaks, f"leak site named: {list(leaks)}")
+check("big_leak_in_named_function" in leaks, "big leak site named")
+if "leak_in_named_function" in leaks:
+    l = leaks["leak_in_named_function"]
+    check(l["bytes"] == 7 * 3000 and l["blocks"] == 7, f"leak bytes/blocks {l['bytes']}/{l['blocks']}")
+    check(any("main+" in f for f in l["stack"]), "leak stack reaches main")
+    check("known_pattern+0x" in l["stack"][0], f"frame names module+offset: {l['stack'][0]}")
+if "big_leak_in_named_function" in leaks:
+    l = leaks["big_leak_in_named_function"]
+    check(l["bytes"] == 300000 and l["blocks"] == 2, "big leak bytes/blocks")
+check(B["leaks"][0]["bytes"] >= B["leaks"][-1]["bytes"], "leaks largest first")
+check(E["totals"]["allocs"] - E["totals"]["frees"] == E["totals"]["active_blocks"], "exit: allocs - frees == active")
+check(E["totals"]["allocs"] == sum(c["allocs"] for c in E["classes"]) + E["fallback"]["allocs"],
+      "totals.allocs == classes + fallback")
+check(E["totals"]["peak_active_bytes"] >= E["totals"]["active_bytes"], "peak >= active")
+check(0 < len(B["recent_sizes"]) <= 256, "recent sizes bounded")
+check(B["recent_sizes"][-2:] == [150000, 150000], f"recent sizes end with the last requests: {B['recent_sizes'][-3:]}")
+check(B["threads"]["live"] >= 1, "a live thread")
+
+# --- text format, %p, stderr --------------------------------------------------
+pat = os.path.join(tmp, "t-%p.txt")
+r = run([prog("known_pattern"), os.path.join(tmp, "x.json"), os.path.join(tmp, "y.json")],
+        {"MPOOL_STATS": pat, "MPOOL_STATS_FORMAT": "text"})
+txt = [f for f in os.listdir(tmp) if f.startswith("t-") and f.endswith(".txt")]
+check(len(txt) == 1 and txt[0][2:-4].isdigit(), f"%p expanded: {txt}")
+if txt:
+    body = open(os.path.join(tmp, txt[0])).read()
+    check(body.startswith("mpool stats\n") and "size classes" in body and "reason                   exit" in body,
+          "text dump content")
+# bash, not dash: dash leaves with _exit(), which runs no exit-time dump
+r = run(["/bin/bash", "-c", "echo out"], {"MPOOL_STATS": "-"}, preload=True)
+check(r.stdout == "out\n" and '"version": 1' in r.stderr, "MPOOL_STATS=- goes to stderr")
+
+# --- signals: dumps while threads churn, then a storm ---------------------------
+sig = os.path.join(tmp, "sig.json")
+r = run([prog("signal_churn"), "20", "50000", sig], {"MPOOL_STATS": sig, "MPOOL_STATS_SIGNAL": "USR2"},
+        preload=True, timeout=120)
+check(r.returncode == 0, f"signal_churn exit {r.returncode}: {r.stderr[-500:]}")
+S = load(sig)
+check(S["reason"] == "exit" and S["totals"]["allocs"] > 1000, "dump after signals")
+check(not [f for f in os.listdir(tmp) if ".tmp." in f], "no temporary files left")
+# a dump written by the signal itself (no exit dump to overwrite it)
+sig2 = os.path.join(tmp, "sig2.json")
+p = subprocess.Popen(["/bin/sleep", "5"], env={**os.environ, "LD_PRELOAD": lib, "MPOOL_STATS": sig2,
+                                               "MPOOL_STATS_SIGNAL": "12"})
+time.sleep(0.5)
+p.send_signal(signal.SIGUSR2)
+time.sleep(0.5)
+check(os.path.exists(sig2) and load(sig2)["reason"] == "signal", "a signal writes a dump with reason signal")
+p.kill()
+p.wait()
+t0 = time.time()
+r = run([prog("signal_churn"), "500", "0"], {"MPOOL_STATS": sig, "MPOOL_STATS_SIGNAL": "SIGUSR2"},
+        preload=True, timeout=180)
+check(r.returncode == 0, f"signal storm exit {r.returncode}: {r.stderr[-500:]}")
+check(load(sig)["version"] == 1, "dump valid after a storm")
+print(f"signal storm: 500 signals in {time.time() - t0:.1f}s", file=sys.stderr)
+
+# --- bad paths and settings: one warning line, output and status unchanged ----
+def warned_once(env, what, needle):
+    r = run(["/bin/bash", "-c", "echo hello; exit 7"], env, preload=True)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("mpool:")]
+    check(r.stdout == "hello\n" and r.returncode == 7, f"{what}: output and status unchanged")
+    check(len(lines) == 1 and needle in lines[0], f"{what}: one warning naming {needle}: {r.stderr!r}")
+
+warned_once({"MPOOL_STATS": "/nonexistent-dir/x.json"}, "unwritable path", "/nonexistent-dir/x.json")
+warned_once({"MPOOL_STATS_FORMAT": "xml"}, "bad format", "MPOOL_STATS_FORMAT")
+warned_once({"MPOOL_STATS_SIGNAL": "KILL"}, "uncatchable signal", "MPOOL_STATS_SIGNAL")
+warned_once({"MPOOL_STATS_SIGNAL": "NOPE"}, "unknown signal", "MPOOL_STATS_SIGNAL")
+warned_once({"MPOOL_PROF_SAMPLE": "lots"}, "bad sample", "MPOOL_PROF_SAMPLE")
+warned_once({"MPOOL_PROF": "maybe"}, "bad bool", "MPOOL_PROF")
+
+# a symlink at the path is replaced, never written through
+target = os.path.join(tmp, "target.txt")
+open(target, "w").write("precious\n")
+link = os.path.join(tmp, "link.json")
+os.symlink(target, link)
+r = run(["/bin/true"], {"MPOOL_STATS": link}, preload=True)
+check(open(target).read() == "precious\n", "symlink target untouched")
+check(not os.path.islink(link) and load(link)["version"] == 1, "symlink replaced by the dump")
+
+print(f"check_stats: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -210,7 +210,7 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
 
     bool time_it = false, prof_it = false;
     if (MP_STATS && !mp_tls_in_trace) {
-        tc->recent[tc->recent_pos++ % MP_RECENT] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
         sample_due(tc, n, &time_it, &prof_it);
     }
     if (MP_LIKELY(!time_it && !prof_it)) {

@@ -28,7 +28,7 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
             /* a sampled call (timed, maybe profiled) takes the slow path */
             if (MP_UNLIKELY((tc->sample_left -= (int64_t)n + 1) <= 0))
                 return mp_malloc_generic(n);
-            tc->recent[tc->recent_pos++ % MP_RECENT] = (uint32_t)n; /* n <= 1 MiB here */
+            tc->recent[tc->recent_pos++] = (uint32_t)n; /* n <= 1 MiB here */
             bin->allocs++;
         }
         bin->head = b->next;

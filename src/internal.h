@@ -51,7 +51,7 @@
 #define MP_BATCH_BYTES (32 * 1024)                /* target bytes per batch */
 #define MP_BATCH_MAX 128
 #define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
-#define MP_RECENT 256                             /* recent sizes kept per thread */
+#define MP_RECENT 256                             /* recent sizes per thread: uint8_t index */
 #define MP_TIME_SAMPLE (256 * 1024)               /* mean bytes between timed calls */
 
 /* ---- sizeclass.c ------------------------------------------------------- */
@@ -178,8 +178,8 @@ typedef struct mp_tcache {
     int64_t sample_interval;        /* sample_left when it was last set */
     int64_t time_left;              /* bytes until the next timed call */
     int64_t prof_left;              /* bytes until the next profiled call (MPOOL_PROF) */
-    uint32_t recent_pos;            /* next slot of recent[] (owner only) */
     uint32_t recent[MP_RECENT];     /* last requested sizes, clipped to 32 bits */
+    uint8_t recent_pos;             /* next slot of recent[]; wraps at 256 by itself */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
     int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded into mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */

@@ -201,8 +201,19 @@ static int jemalloc_flags(void)
         guard_begin(&g);
         int err = mallctl("arenas.create", &ind, &sz, NULL, 0);
         guard_end(&g);
-        if (err == 0)
+        if (err == 0) {
             flags |= MALLOCX_ARENA(ind);
+            /* jemalloc purges extents above its oversize threshold (8 MiB) at
+             * once, in every arena: each 5-25 MiB malloc/free then costs a
+             * page fault per page (PEERS.md; bench "large").  Ours keep the
+             * arena's ordinary decay (dirty pages returned within ~10 s). */
+            char name[64];
+            size_t never = (size_t)1 << 62;
+            mp_fmt(name, sizeof name, "arena.%u.oversize_threshold", ind);
+            guard_begin(&g);
+            mallctl(name, NULL, NULL, &never, sizeof never);
+            guard_end(&g);
+        }
         arena_flags = flags;
         making_arena = 0;
         atomic_store_explicit(&arena_state, 2, memory_order_release);

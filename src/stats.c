@@ -36,19 +36,34 @@ void mp_stats_fold_class(mp_tcache_t *tc, unsigned cls)
     }
 }
 
-/* The most recent sizes over every live thread, newest last: each thread's
- * ring in turn, newest entries first, so a busy thread does not crowd out
- * the others entirely. */
+/* The most recent sizes over every thread, newest last: each thread's ring
+ * in turn, newest entries first, so a busy thread does not crowd out the
+ * others entirely.  A ring's index wraps, so a cache's filled slots are
+ * min(its allocations, 256), counted once per cache.  Called under the dump
+ * lock (stats_dump.c), which owns the static scratch. */
 unsigned mp_stats_recent(uint32_t *out, unsigned cap)
 {
+    enum { MAX_CACHES = 4096 }; /* caches past this many are left out */
+    static uint16_t filled[MAX_CACHES];
+    static mp_tcache_t *cache[MAX_CACHES];
+    unsigned ncache = 0;
+    for (mp_tcache_t *tc = mp_tcache_all(); tc && ncache < MAX_CACHES; tc = tc->all_next) {
+        uint64_t made = tc->fallback_allocs;
+        for (unsigned c = 1; c < mp_num_classes && made < MP_RECENT; c++)
+            made += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
+        if (made) {
+            filled[ncache] = (uint16_t)(made < MP_RECENT ? made : MP_RECENT);
+            cache[ncache++] = tc;
+        }
+    }
     unsigned n = 0;
     for (unsigned depth = 1; depth <= MP_RECENT && n < cap; depth++) {
         bool any = false;
-        for (mp_tcache_t *tc = mp_tcache_all(); tc && n < cap; tc = tc->all_next) {
-            uint32_t pos = __atomic_load_n(&tc->recent_pos, __ATOMIC_RELAXED);
-            if (pos < depth)
+        for (unsigned i = 0; i < ncache && n < cap; i++) {
+            if (filled[i] < depth)
                 continue;
-            out[n++] = __atomic_load_n(&tc->recent[(pos - depth) % MP_RECENT], __ATOMIC_RELAXED);
+            uint8_t pos = __atomic_load_n(&cache[i]->recent_pos, __ATOMIC_RELAXED);
+            out[n++] = __atomic_load_n(&cache[i]->recent[(uint8_t)(pos - depth)], __ATOMIC_RELAXED);
             any = true;
         }
         if (!any)

@@ -158,8 +158,9 @@ uint32_t mp_trace_capture(void)
     char buf[MP_TRACE_DEPTH][256];
     size_t len[MP_TRACE_DEPTH], need = 0;
     for (unsigned i = 0; i < depth; i++) {
-        /* return addresses point after the call; -1 names the calling line */
-        size_t l = describe((char *)pcs[i] - (i ? 1 : 0), buf[i], sizeof buf[i]);
+        /* every frame, the first too, is a return address: it points after
+         * the call, and -1 names the calling line */
+        size_t l = describe((char *)pcs[i] - 1, buf[i], sizeof buf[i]);
         len[i] = l < sizeof buf[i] ? l : sizeof buf[i] - 1;
         need += len[i] + 1;
     }

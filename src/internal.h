@@ -53,6 +53,7 @@
 #define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
 #define MP_RECENT 256                             /* recent sizes per thread: uint8_t index */
 #define MP_TIME_SAMPLE (256 * 1024)               /* mean bytes between timed calls */
+#define MP_PUBLISH_BYTES (256 * 1024)             /* a thread publishes active bytes past this */
 
 /* ---- sizeclass.c ------------------------------------------------------- */
 typedef struct mp_class_info {
@@ -181,7 +182,8 @@ typedef struct mp_tcache {
     uint32_t recent[MP_RECENT];     /* last requested sizes, clipped to 32 bits */
     uint8_t recent_pos;             /* next slot of recent[]; wraps at 256 by itself */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
-    int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded into mp_shared */
+    int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded, per class */
+    int64_t pending;                /* folded bytes not yet published to mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */
     double alloc_ns;                /* estimated time allocating fresh blocks */
     double reuse_ns;                /* estimated time reusing freed blocks */

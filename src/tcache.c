@@ -157,6 +157,15 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
 void mp_tcache_thread_exit(void *arg)
 {
     mp_tcache_t *tc = arg;
+    if (MP_STATS) { /* publish what this thread had not yet: the peak counter's drift */
+        for (unsigned c = 1; c < mp_num_classes; c++) {
+            int64_t now = (int64_t)(tc->bins[c].allocs - tc->bins[c].frees) * mp_classes[c].size;
+            tc->pending += now - tc->reported[c];
+            tc->reported[c] = now;
+        }
+        mp_stats_add_active(tc->pending);
+        tc->pending = 0;
+    }
     for (unsigned c = 1; c < mp_num_classes; c++) {
         mp_bin_t *bin = &tc->bins[c];
         if (bin->head)

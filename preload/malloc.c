@@ -62,10 +62,14 @@ MP_EXPORT struct mallinfo mallinfo(void)
     return mi;
 }
 
-/* Nothing is returned to the OS yet (see docs/ROADMAP.md): 0 says so. */
+/* Hands the calling thread's cached blocks to the global stacks, where other
+ * threads can reuse them.  Returns 0: libmpool does not yet give pool memory
+ * back to the OS (docs/ROADMAP.md), and glibc's 1 means exactly that. */
 MP_EXPORT int malloc_trim(size_t pad)
 {
     (void)pad;
+    if (mp_tls_cache != &mp_tcache_empty)
+        mp_tcache_give_back(mp_tls_cache);
     return 0;
 }
 

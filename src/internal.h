@@ -204,6 +204,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 void mp_tcache_flush(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
 void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
+void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
 void mp_tcache_fork_prepare(void) MP_HIDDEN;
 void mp_tcache_fork_parent(void) MP_HIDDEN;
 void mp_tcache_fork_child(void) MP_HIDDEN;

@@ -151,6 +151,19 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
 
+/* Hand every block in tc's bins to the global stacks, where any thread can
+ * reuse them (thread exit, malloc_trim). */
+void mp_tcache_give_back(mp_tcache_t *tc)
+{
+    for (unsigned c = 1; c < mp_num_classes; c++) {
+        mp_bin_t *bin = &tc->bins[c];
+        if (bin->head)
+            mp_gstack_push(&mp_class_stacks[c], bin->head, bin->count);
+        bin->head = NULL;
+        bin->count = 0;
+    }
+}
+
 /* pthread key destructor: give every cached block and span tail back, then
  * park the cache for reuse.  Later frees on this thread go straight to the
  * global stacks (mp_tcache_free_uncached). */
@@ -166,12 +179,8 @@ void mp_tcache_thread_exit(void *arg)
         mp_stats_add_active(tc->pending);
         tc->pending = 0;
     }
+    mp_tcache_give_back(tc);
     for (unsigned c = 1; c < mp_num_classes; c++) {
-        mp_bin_t *bin = &tc->bins[c];
-        if (bin->head)
-            mp_gstack_push(&mp_class_stacks[c], bin->head, bin->count);
-        bin->head = NULL;
-        bin->count = 0;
         mp_bump_t *bump = &tc->bump[c];
         if (bump->next != bump->end) {
             mp_block_t *tail = (mp_block_t *)bump->next;

@@ -165,16 +165,23 @@ static int64_t random_interval(mp_tcache_t *tc, size_t mean)
 /* Two independent samplings share the fast path's one countdown: timing
  * (alloc_ns / reuse_ns, every ~MP_TIME_SAMPLE bytes) and profiling (MPOOL_PROF,
  * every ~MPOOL_PROF_SAMPLE bytes).  sample_left is the nearer of the two. */
-static void sample_due(mp_tcache_t *tc, size_t n, bool *time_it, bool *prof_it)
+static void sample_due(mp_tcache_t *tc, size_t n, bool capped, bool *time_it, bool *prof_it)
 {
     /* A call counts n + 1 bytes, so malloc(0) moves the countdown too and an
      * interval of 1 samples every call.  Intervals are >= 1, so a countdown at
-     * or below 0 means the fast path already counted this call. */
-    if (tc->sample_left > 0)
-        tc->sample_left -= (int64_t)n + 1;
-    if (tc->sample_left > 0)
-        return;
-    int64_t used = tc->sample_interval - tc->sample_left;
+     * or below 0 means the fast path already counted this call.  Under a
+     * memory cap the countdown is pinned at 0 to keep the fast path closed,
+     * and this call's bytes are counted here instead. */
+    int64_t used;
+    if (capped) {
+        used = (int64_t)n + 1;
+    } else {
+        if (tc->sample_left > 0)
+            tc->sample_left -= (int64_t)n + 1;
+        if (tc->sample_left > 0)
+            return;
+        used = tc->sample_interval - tc->sample_left;
+    }
     tc->time_left -= used;
     tc->prof_left -= used;
     if (tc->time_left <= 0) {
@@ -186,8 +193,19 @@ static void sample_due(mp_tcache_t *tc, size_t n, bool *time_it, bool *prof_it)
         tc->prof_left = random_interval(tc, mp_opt.prof_sample);
     }
     int64_t next = mp_opt.prof && tc->prof_left < tc->time_left ? tc->prof_left : tc->time_left;
-    tc->sample_left = tc->sample_interval = next;
+    tc->sample_left = tc->sample_interval = capped ? 0 : next;
 }
+
+/* What a block counts against the memory cap: pooled requests at their class
+ * size (also when sampled and served by the fallback), others at the size
+ * asked for, corrected to jemalloc's usable size once known. */
+static size_t cap_charge(unsigned cls, size_t n)
+{
+    return cls ? mp_classes[cls].size : n;
+}
+
+static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
+                            bool capped);
 
 /* The one path behind every miss: any size, any alignment (a power of two). */
 static void *alloc_aligned(size_t n, size_t align, bool zero)
@@ -197,6 +215,28 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
         return NULL;
     }
     mp_tcache_t *tc = thread_cache();
+    unsigned cls = align <= MP_MIN_ALIGN ? mp_size_class(n) : mp_sizeclass_for_alignment(n, align);
+    if (MP_LIKELY(!mp_limit_on()) || (tc == NULL && mp_tls_in_init))
+        return alloc_block(tc, cls, n, align, zero, false);
+    size_t charge = cap_charge(cls, n);
+    if (!mp_limit_reserve(charge)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = alloc_block(tc, cls, n, align, zero, true);
+    if (p == NULL) {
+        mp_limit_release(charge);
+    } else if (cls == 0) {
+        mp_large_info_t info;
+        if (mp_large_lookup(p, &info) && info.usable > charge)
+            mp_limit_reserve(info.usable - charge); /* rounding: counted, not refused */
+    }
+    return p;
+}
+
+static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
+                            bool capped)
+{
     if (MP_UNLIKELY(tc == NULL)) {
         if (mp_tls_in_init) {
             void *p = mp_boot_alloc(n, align);
@@ -206,12 +246,13 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
         }
         return fallback_alloc(NULL, n, align, zero, MP_NO_SITE, 0);
     }
-    unsigned cls = align <= MP_MIN_ALIGN ? mp_size_class(n) : mp_sizeclass_for_alignment(n, align);
 
     bool time_it = false, prof_it = false;
     if (MP_STATS && !mp_tls_in_trace) {
         tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-        sample_due(tc, n, &time_it, &prof_it);
+        sample_due(tc, n, capped, &time_it, &prof_it);
+    } else if (capped) {
+        tc->sample_left = 0;
     }
     if (MP_LIKELY(!time_it && !prof_it)) {
         if (cls == 0)
@@ -261,6 +302,8 @@ void mp_free_generic(void *p)
     mp_large_info_t info;
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
     if (kind == MP_PTR_POOL) {
+        if (MP_UNLIKELY(mp_limit_on()))
+            mp_limit_release(mp_classes[cls].size);
         mp_tcache_t *tc = thread_cache();
         if (tc == NULL) {
             mp_tcache_free_uncached(p, cls);
@@ -270,7 +313,7 @@ void mp_free_generic(void *p)
             }
         } else {
             mp_bin_t *bin = &tc->bins[cls];
-            if (bin->count >= bin->limit) {
+            if (bin->count >= mp_classes[cls].cache_limit) { /* bin->limit is 0 under a cap */
                 mp_tcache_flush(tc, cls);
                 if (MP_STATS)
                     mp_stats_fold_class(tc, cls);
@@ -286,6 +329,8 @@ void mp_free_generic(void *p)
         /* bootstrap blocks are never reused */
     } else if (kind == MP_PTR_OUTSIDE && mp_large_free(p, &info)) {
         count_free_of(&info);
+        if (MP_UNLIKELY(mp_limit_on()))
+            mp_limit_release(info.cls ? mp_classes[info.cls].size : info.usable);
     } else {
         mp_report_bad_pointer("free", p, kind);
     }
@@ -338,7 +383,21 @@ void *mp_realloc(void *p, size_t n)
     mp_large_info_t was, now;
     if (!pooled && mp_size_class(n) == 0 && mp_large_lookup(p, &was) && was.cls == 0) {
         /* fallback to fallback: jemalloc resizes in place if it can */
+        bool capped = mp_limit_on();
+        size_t grow = n > was.usable ? n - was.usable : 0;
+        if (capped && !mp_limit_reserve(grow)) {
+            errno = ENOMEM;
+            return NULL;
+        }
         void *q = mp_large_realloc(p, n, &was, &now);
+        if (capped) { /* settle on the usable sizes: counted, not refused */
+            if (q == NULL)
+                mp_limit_release(grow);
+            else if (now.usable > was.usable + grow)
+                mp_limit_reserve(now.usable - was.usable - grow);
+            else
+                mp_limit_release(was.usable + grow - now.usable);
+        }
         if (q && MP_STATS) {
             mp_tcache_t *tc = thread_cache();
             if (tc) {

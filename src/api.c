@@ -83,3 +83,22 @@ MP_EXPORT size_t mpool_stats_json(char *buf, size_t cap)
 {
     return mp_dump_json(buf, buf ? cap : 0);
 }
+
+MP_EXPORT int mpool_set_limit(size_t bytes)
+{
+    return mp_limit_set(bytes);
+}
+
+MP_EXPORT size_t mpool_get_limit(void)
+{
+    return atomic_load_explicit(&mp_limit_bytes, memory_order_relaxed);
+}
+
+MP_EXPORT size_t mpool_held_bytes(void)
+{
+    if (mp_limit_on())
+        return mp_limit_held();
+    mp_totals_t t; /* without a cap the held bytes are the active bytes */
+    mp_stats_collect(&t);
+    return t.active_bytes;
+}

@@ -205,6 +205,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
 void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
 void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
+void mp_tcache_set_gates(bool open) MP_HIDDEN; /* open or close every cache's fast paths */
 void mp_tcache_fork_prepare(void) MP_HIDDEN;
 void mp_tcache_fork_parent(void) MP_HIDDEN;
 void mp_tcache_fork_child(void) MP_HIDDEN;
@@ -233,6 +234,17 @@ bool mp_large_free(void *p, mp_large_info_t *info) MP_HIDDEN;         /* false: 
 void mp_large_fork_prepare(void) MP_HIDDEN;
 void mp_large_fork_parent(void) MP_HIDDEN;
 void mp_large_fork_child(void) MP_HIDDEN;
+
+/* ---- limit.c: the memory cap ------------------------------------------------ */
+extern _Atomic size_t mp_limit_bytes MP_HIDDEN; /* 0: no cap */
+bool mp_limit_reserve(size_t bytes) MP_HIDDEN;  /* false: the cap would be passed */
+void mp_limit_release(size_t bytes) MP_HIDDEN;
+size_t mp_limit_held(void) MP_HIDDEN;
+int mp_limit_set(size_t bytes) MP_HIDDEN;
+static inline bool mp_limit_on(void)
+{
+    return atomic_load_explicit(&mp_limit_bytes, memory_order_relaxed) != 0;
+}
 
 /* ---- trace.c: sampled allocation sites (MPOOL_PROF) ------------------------ */
 #define MP_TRACE_DEPTH 32

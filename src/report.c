@@ -2,6 +2,7 @@
  * Formatting uses a stack buffer and write(2), so a report never allocates;
  * a report that faults while reporting (recursion) aborts at once. */
 #include "internal.h"
+#include "pools.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -48,4 +49,14 @@ void mp_warn(const char *msg)
     char line[256];
     size_t n = mp_fmt(line, sizeof line, "mpool: warning: %s\n", msg);
     mp_os_write(STDERR_FILENO, line, n < sizeof line ? n : sizeof line - 1);
+}
+
+void mp_report_bad_block(const void *pool, const void *block, const char *what)
+{
+    char line[256];
+    size_t n = mp_fmt(line, sizeof line, "mpool: mpool_fixed_put(): invalid block %p for pool %p (%s)\n",
+                      block, pool, what);
+    if (atomic_fetch_add(&reporting, 1) == 0)
+        mp_os_write(STDERR_FILENO, line, n < sizeof line ? n : sizeof line - 1);
+    abort();
 }

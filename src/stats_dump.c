@@ -13,6 +13,7 @@
  * at the path rather than writing through it. */
 #define _GNU_SOURCE
 #include "stats_dump.h"
+#include "pools.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +68,27 @@ void mp_snapshot_take(mp_snapshot_t *s, const char *reason)
         s->class_size[c] = mp_classes[c].size;
     s->nrecent = mp_stats_recent(s->recent, MP_RECENT);
     s->nleaks = mp_opt.prof ? mp_trace_leaks(s->leaks, MP_DUMP_LEAKS) : 0;
+    s->npools = 0;
+    for (unsigned i = 0; i < MP_POOL_RECORDS && s->npools < MP_DUMP_POOLS; i++) {
+        mp_pool_record_t *r = &mp_pool_records[i];
+        if (atomic_load_explicit(&r->live, memory_order_acquire) != 1)
+            continue;
+        s->pools[s->npools++] = (mp_pool_row_t){
+            r->block_size, r->capacity,
+            atomic_load_explicit(&r->made, memory_order_relaxed),
+            atomic_load_explicit(&r->gets, memory_order_relaxed),
+            atomic_load_explicit(&r->puts, memory_order_relaxed),
+            atomic_load_explicit(&r->waits, memory_order_relaxed),
+            atomic_load_explicit(&r->timeouts, memory_order_relaxed),
+        };
+    }
 }
+
+static const mp_column_t pool_columns[] = {
+    { "block_size", "block", 9 }, { "capacity", "capacity", 10 }, { "made", "made", 10 },
+    { "gets", "gets", 12 },       { "puts", "puts", 12 },         { "waits", "waits", 10 },
+    { "timeouts", "timeouts", 10 },
+};
 
 static const mp_column_t class_columns[] = {
     { "size", "size", 9 },       { "allocs", "allocs", 14 },
@@ -117,6 +138,16 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
     mp_emit_object_end(e);
 
     mp_emit_u32_array(e, "recent_sizes", "recent request sizes", s->recent, s->nrecent);
+
+    enum { NPCOL = sizeof pool_columns / sizeof *pool_columns };
+    mp_emit_table_begin(e, "pools", "fixed pools (mpool_fixed_*)", pool_columns, NPCOL);
+    for (unsigned i = 0; i < s->npools; i++) {
+        const mp_pool_row_t *r = &s->pools[i];
+        uint64_t row[NPCOL] = { r->block_size, r->capacity, r->made, r->gets,
+                                r->puts, r->waits, r->timeouts };
+        mp_emit_table_row(e, pool_columns, row, NPCOL);
+    }
+    mp_emit_table_end(e);
 
     mp_emit_object_begin(e, "threads", "threads");
     mp_emit_u64(e, "live", "live", t->threads_started - t->threads_exited);

@@ -7,6 +7,11 @@
 #include "internal.h"
 
 #define MP_DUMP_LEAKS 64 /* leak sites in a dump, largest first */
+#define MP_DUMP_POOLS 64 /* fixed pools in a dump */
+
+typedef struct mp_pool_row {
+    uint64_t block_size, capacity, made, gets, puts, waits, timeouts;
+} mp_pool_row_t;
 
 typedef struct mp_snapshot {
     const char *reason;    /* "exit", "signal" or "request" */
@@ -20,6 +25,8 @@ typedef struct mp_snapshot {
     uint32_t recent[MP_RECENT];
     unsigned nleaks;
     mp_leak_t leaks[MP_DUMP_LEAKS];
+    unsigned npools;
+    mp_pool_row_t pools[MP_DUMP_POOLS];
 } mp_snapshot_t;
 
 void mp_snapshot_take(mp_snapshot_t *s, const char *reason);

@@ -73,8 +73,9 @@ mp_tcache_t *mp_tcache_for_thread(void)
     mp_tcache_t *tc = cache_acquire();
     if (tc == NULL)
         return NULL;
+    bool open = !mp_limit_on();
     for (unsigned c = 1; c < mp_num_classes; c++)
-        tc->bins[c].limit = mp_classes[c].cache_limit;
+        tc->bins[c].limit = open ? mp_classes[c].cache_limit : 0;
     if (tc->sample_interval == 0) { /* a new cache; a recycled one keeps its countdowns */
         tc->time_left = MP_TIME_SAMPLE / 2;
         tc->prof_left = mp_opt.prof_sample <= 1 ? 1 : (int64_t)mp_opt.prof_sample / 2;
@@ -149,6 +150,24 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
     mp_block_t *b = p;
     b->next = NULL;
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
+}
+
+/* Open or close the fast paths of every cache (the memory cap).  Closed:
+ * every bin's limit is 0, so free misses, and the sample countdown is 0, so
+ * malloc misses.  The stores race with the owners' own updates of the
+ * countdown; an owner that overwrites it reaches the slow path within one
+ * interval, and the slow path closes it again while a cap is set. */
+void mp_tcache_set_gates(bool open)
+{
+    for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
+        if (!atomic_load_explicit(&tc->in_use, memory_order_relaxed))
+            continue;
+        for (unsigned c = 1; c < mp_num_classes; c++)
+            __atomic_store_n(&tc->bins[c].limit, open ? mp_classes[c].cache_limit : 0,
+                             __ATOMIC_RELAXED);
+        if (!open)
+            __atomic_store_n(&tc->sample_left, 0, __ATOMIC_RELAXED);
+    }
 }
 
 /* Hand every block in tc's bins to the global stacks, where any thread can

@@ -41,6 +41,8 @@ static void fixed_snapshot(mp_snapshot_t *s)
     uint32_t recent[] = { 16, 24, 100000, 0, 48 };
     s->nrecent = 5;
     memcpy(s->recent, recent, sizeof recent);
+    s->npools = 1;
+    s->pools[0] = (mp_pool_row_t){ 64, 128, 96, 5000, 4990, 12, 3 };
     s->nleaks = 2;
     s->leaks[0] = (mp_leak_t){ 4096.4, 2.0, 2, { "make_thing+0x1c (/usr/bin/app+0x11c0)", "main+0x9 (/usr/bin/app+0x1050)" } };
     s->leaks[1] = (mp_leak_t){ 64, 1, 1, { "0x7f0000001000 (/lib/x86_64-linux-gnu/libfoo.so.1+0x1000) \"q\"" } };

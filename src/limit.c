@@ -1,0 +1,58 @@
+/* The memory cap (mpool_set_limit, MPOOL_LIMIT).
+ *
+ * What counts: every block the program holds through libmpool -- pooled
+ * blocks at their class size, fallback blocks at jemalloc's usable size,
+ * fixed-pool slabs and buffers (which are such blocks).  Not counted: free
+ * blocks in caches, span tails never handed out, libmpool's own metadata.
+ * So freeing makes room at once.
+ *
+ * While a cap is set the fast paths are closed in every thread cache (the
+ * sample countdown pinned at 0 sends malloc to the slow path; bin limits of 0
+ * send free there), and the slow paths count held bytes exactly with one
+ * atomic add per call.  Without a cap nothing here runs. */
+#include "internal.h"
+
+#include <errno.h>
+
+_Atomic size_t mp_limit_bytes;  /* 0: no cap */
+static _Atomic int64_t held;    /* bytes held, tracked while a cap is set */
+
+bool mp_limit_reserve(size_t bytes)
+{
+    size_t cap = atomic_load_explicit(&mp_limit_bytes, memory_order_relaxed);
+    int64_t now = atomic_fetch_add_explicit(&held, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes;
+    if (cap && now > (int64_t)cap) {
+        atomic_fetch_sub_explicit(&held, (int64_t)bytes, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void mp_limit_release(size_t bytes)
+{
+    atomic_fetch_sub_explicit(&held, (int64_t)bytes, memory_order_relaxed);
+}
+
+size_t mp_limit_held(void)
+{
+    int64_t h = atomic_load_explicit(&held, memory_order_relaxed);
+    return h > 0 ? (size_t)h : 0;
+}
+
+int mp_limit_set(size_t bytes)
+{
+    if (!MP_STATS && bytes) { /* the counters-off build has no gate on malloc's fast path */
+        errno = ENOTSUP;
+        return -1;
+    }
+    mp_init();
+    size_t was = atomic_exchange(&mp_limit_bytes, bytes);
+    if (bytes && !was) {
+        /* start from what is held now: blocks freed later were counted */
+        mp_totals_t t;
+        mp_stats_collect(&t);
+        atomic_store(&held, (int64_t)t.active_bytes);
+    }
+    mp_tcache_set_gates(bytes == 0);
+    return 0;
+}

@@ -1,0 +1,112 @@
+/* The memory cap through the API.  The unit test process's own malloc is not
+ * libmpool's: these count only mpool_* allocations. */
+#include "mpool.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+START_TEST(allocations_past_the_cap_fail_and_freeing_makes_room)
+{
+    ck_assert_int_eq(mpool_set_limit(8 << 20), 0);
+    ck_assert_uint_eq(mpool_get_limit(), 8 << 20);
+    static void *v[20000];
+    int n = 0;
+    errno = 0;
+    while (n < 20000 && (v[n] = mpool_malloc(1000)) != NULL)
+        n++;
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_int_gt(n, 7000); /* 1008-byte class: about 8 MiB of them */
+    ck_assert_int_lt(n, 8400);
+    ck_assert_uint_le(mpool_held_bytes(), 8 << 20);
+    errno = 0;
+    ck_assert_ptr_null(mpool_malloc(1 << 20)); /* the fallback refuses too */
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_ptr_null(mpool_calloc(1, 500));
+    struct mpool_fixed_config c = { .block_size = 64 };
+    mpool_fixed_t *p = mpool_fixed_create(&c);
+    if (p) { /* the pool itself fit: its blocks do not */
+        errno = 0;
+        ck_assert_ptr_null(mpool_fixed_try_get(p));
+        ck_assert_int_eq(errno, ENOMEM);
+    }
+    for (int i = 0; i < 100; i++)
+        mpool_free(v[--n]);
+    void *again = mpool_malloc(1000); /* room again */
+    ck_assert_ptr_nonnull(again);
+    mpool_free(again);
+    ck_assert_int_eq(mpool_set_limit(0), 0); /* lifted */
+    void *big = mpool_malloc(16 << 20);
+    ck_assert_ptr_nonnull(big);
+    mpool_free(big);
+    if (p)
+        mpool_fixed_destroy(p);
+    while (n)
+        mpool_free(v[--n]);
+}
+END_TEST
+
+START_TEST(realloc_under_the_cap)
+{
+    mpool_set_limit(4 << 20);
+    char *p = mpool_malloc(100);
+    memset(p, 5, 100);
+    errno = 0;
+    ck_assert_ptr_null(mpool_realloc(p, 8 << 20));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_int_eq(p[99], 5); /* intact */
+    p = mpool_realloc(p, 2 << 20);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p[99], 5);
+    errno = 0;
+    ck_assert_ptr_null(mpool_realloc(p, 5 << 20)); /* in-place growth is refused too */
+    ck_assert_int_eq(errno, ENOMEM);
+    mpool_free(p);
+    ck_assert_uint_lt(mpool_held_bytes(), 1 << 20);
+    mpool_set_limit(0);
+}
+END_TEST
+
+static void *fill_to_cap(void *arg)
+{
+    static __thread void *mine[5000];
+    int n = 0;
+    while (n < 5000 && (mine[n] = mpool_malloc(512)) != NULL)
+        n++;
+    *(int *)arg = n;
+    while (n)
+        mpool_free(mine[--n]);
+    return NULL;
+}
+
+START_TEST(the_cap_holds_across_threads)
+{
+    mpool_set_limit(1 << 20);
+    int got[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, fill_to_cap, &got[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    int total = got[0] + got[1] + got[2] + got[3];
+    ck_assert_int_gt(total, 0);
+    ck_assert_int_le(total, 4 * ((1 << 20) / 512)); /* never all 5000 each */
+    ck_assert_int_lt(got[0], 5000);
+    mpool_set_limit(0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("limit");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, allocations_past_the_cap_fail_and_freeing_makes_room);
+    tcase_add_test(tc, realloc_under_the_cap);
+    tcase_add_test(tc, the_cap_holds_across_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(suite)

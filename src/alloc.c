@@ -57,8 +57,8 @@ static void count_free_of(const mp_large_info_t *info)
     mp_tcache_t *tc = mp_tls_cache;
     bool cached = tc != &mp_tcache_empty;
     if (info->site != MP_NO_SITE) {
-        double w = mp_sample_weight(info->requested + 1, mp_opt.prof_sample);
-        mp_trace_account(info->site, -w * (double)info->requested, -w);
+        double w = mp_sample_weight(info->sampled + 1, mp_opt.prof_sample);
+        mp_trace_account(info->site, -w * (double)info->sampled, -w); /* what it was credited */
     }
     if (info->cls) {
         if (cached) {
@@ -376,10 +376,10 @@ void *mp_realloc(void *p, size_t n)
         errno = ENOMEM;
         return NULL;
     }
+    if (n <= old && (n * 2 >= old || old <= 32))
+        return p; /* fits, and shrinking to less than half is worth a move */
     unsigned cls;
     bool pooled = mp_segment_classify(p, &cls) == MP_PTR_POOL;
-    if (pooled && n <= old && (n * 2 >= old || old <= 32))
-        return p; /* fits, and shrinking to less than half is worth a move */
     mp_large_info_t was, now;
     if (!pooled && mp_size_class(n) == 0 && mp_large_lookup(p, &was) && was.cls == 0) {
         /* fallback to fallback: jemalloc resizes in place if it can */

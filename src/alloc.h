@@ -45,9 +45,11 @@ static inline __attribute__((always_inline)) void mp_free(void *p)
         size_t page = off >> MP_PAGE_SHIFT;
         uint32_t e = mp_region.pagemap[page];
         unsigned c = e & 0xff; /* 0 (no span) has an always-full bin */
-        uintptr_t span_off = (uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT;
+        uintptr_t in_span = off - ((uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT);
+        const mp_class_info_t *ci = &mp_classes[c];
         mp_bin_t *bin = &mp_tls_cache->bins[c];
-        if (MP_LIKELY(bin->count < bin->limit && mp_class_divides(&mp_classes[c], off - span_off))) {
+        if (MP_LIKELY(bin->count < bin->limit && in_span < ci->span_bytes &&
+                      mp_class_divides(ci, in_span))) {
             mp_block_t *b = p;
             b->next = bin->head;
             bin->head = b;

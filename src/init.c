@@ -49,6 +49,7 @@ static void fork_child(void)
     mp_large_fork_child();
     mp_tcache_fork_child();
     mp_trace_fork_child();
+    mp_dump_fork_child();
     fork_locked = false;
 }
 

@@ -62,6 +62,7 @@ typedef struct mp_class_info {
     uint32_t span_blocks; /* blocks carved from one span */
     uint32_t batch;       /* blocks moved per refill / flush */
     uint32_t cache_limit; /* a bin flushes when it reaches this many blocks */
+    uint32_t span_bytes;  /* span_blocks * size: offsets at or past this are no block */
     uint32_t shift;       /* trailing zero bits of size, for the divisibility test */
     uint64_t inv;         /* inverse of (size >> shift) modulo 2^64 */
     uint64_t lim;         /* UINT64_MAX / size: offsets whose product is <= lim divide */
@@ -135,9 +136,9 @@ static inline mp_ptr_kind_t mp_segment_classify(const void *p, unsigned *cls)
     unsigned c = e & 0xff;
     if (c == 0)
         return MP_PTR_UNMAPPED;
-    uintptr_t span_off = (uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT;
-    if (!mp_class_divides(&mp_classes[c], off - span_off))
-        return MP_PTR_INTERIOR;
+    uintptr_t in_span = off - ((uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT);
+    if (in_span >= mp_classes[c].span_bytes || !mp_class_divides(&mp_classes[c], in_span))
+        return MP_PTR_INTERIOR; /* between blocks, or in the span's unused tail */
     *cls = c;
     return MP_PTR_POOL;
 }
@@ -219,6 +220,7 @@ extern mp_gstack_t mp_class_stacks[MP_NUM_CLASSES] MP_HIDDEN;
 typedef struct mp_large_info {
     size_t usable;    /* jemalloc's usable size */
     size_t requested; /* the size asked for */
+    size_t sampled;   /* the size the site was credited for (kept by realloc) */
     uint32_t site;    /* trace.c site, or MP_NO_SITE when not profiled */
     uint32_t cls;     /* pool class the request belongs to; 0 = a true fallback */
 } mp_large_info_t;

@@ -15,10 +15,12 @@
  *
  * Signals: jemalloc's own fork handler takes every jemalloc mutex.  If a
  * signal handler forks while the interrupted code is inside jemalloc holding
- * one, that handler waits forever.  glibc promises fork() from a signal
- * handler works in a single-threaded process, so there we block signals for
- * the length of each jemalloc call that may lock (two syscalls per fallback
- * operation, single-threaded programs only; measured in docs/PERFORMANCE.md). */
+ * one, that handler waits forever; and our atfork handlers take no lock in a
+ * single-threaded process, so a fork that interrupted a registry update would
+ * hand the child a half-rehashed table.  glibc promises fork() from a signal
+ * handler works in a single-threaded process, so there each fallback
+ * operation runs with signals blocked (two syscalls per operation, in
+ * single-threaded programs only). */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -158,6 +160,17 @@ static void registry_set_usable(uintptr_t p, size_t usable, size_t requested)
     pthread_mutex_unlock(&s->lock);
 }
 
+static void registry_set_sampled(uintptr_t p, size_t sampled)
+{
+    uint64_t h = hash_ptr(p);
+    shard_t *s = shard_of(h);
+    pthread_mutex_lock(&s->lock);
+    size_t i = probe(s, p, h, false);
+    if (s->slots[i].ptr == p)
+        s->slots[i].info.sampled = sampled;
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* ---- our jemalloc arena ---------------------------------------------------- */
 
 typedef struct signal_guard {
@@ -227,27 +240,23 @@ static int jemalloc_flags(void)
 void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t cls,
                      mp_large_info_t *info)
 {
-    int flags = jemalloc_flags();
-    if (align > MP_MIN_ALIGN)
-        flags |= MALLOCX_ALIGN(align);
+    /* jemalloc's smallest classes are 8-aligned: ask for 16 always */
+    int flags = jemalloc_flags() | MALLOCX_ALIGN(align > MP_MIN_ALIGN ? align : MP_MIN_ALIGN);
     if (zero)
         flags |= MALLOCX_ZERO;
-    signal_guard_t g;
+    signal_guard_t g; /* the whole operation: jemalloc's locks and the registry's table */
     guard_begin(&g);
     void *p = mallocx(n ? n : 1, flags);
+    if (p) {
+        *info = (mp_large_info_t){ sallocx(p, 0), n, n, site, cls };
+        if (!registry_insert((uintptr_t)p, info)) {
+            dallocx(p, MALLOCX_TCACHE_NONE);
+            p = NULL;
+        }
+    }
     guard_end(&g);
-    if (p == NULL) {
+    if (p == NULL)
         errno = ENOMEM;
-        return NULL;
-    }
-    *info = (mp_large_info_t){ sallocx(p, 0), n, site, cls };
-    if (!registry_insert((uintptr_t)p, info)) {
-        guard_begin(&g);
-        dallocx(p, MALLOCX_TCACHE_NONE);
-        guard_end(&g);
-        errno = ENOMEM;
-        return NULL;
-    }
     return p;
 }
 
@@ -255,15 +264,16 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
  * failure p is untouched and still registered. */
 void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t *now)
 {
-    if (!registry_take((uintptr_t)p, old, false))
+    if (!mp_large_lookup(p, old))
         return NULL;
     int flags = jemalloc_flags();
     signal_guard_t g;
     guard_begin(&g);
     size_t nu = xallocx(p, n, 0, flags);
+    if (nu >= n)
+        registry_set_usable((uintptr_t)p, nu, n);
     guard_end(&g);
     if (nu >= n) {
-        registry_set_usable((uintptr_t)p, nu, n);
         *now = *old;
         now->usable = nu;
         now->requested = n;
@@ -272,6 +282,12 @@ void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t 
     void *q = mp_large_alloc(n, 0, false, old->site, old->cls, now);
     if (q == NULL)
         return NULL;
+    now->sampled = old->sampled; /* the site keeps what it was credited */
+    if (old->site != MP_NO_SITE) {
+        guard_begin(&g);
+        registry_set_sampled((uintptr_t)q, old->sampled);
+        guard_end(&g);
+    }
     memcpy(q, p, old->usable < n ? old->usable : n);
     mp_large_info_t gone;
     mp_large_free(p, &gone);
@@ -280,18 +296,22 @@ void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t 
 
 bool mp_large_lookup(const void *p, mp_large_info_t *info)
 {
-    return registry_take((uintptr_t)p, info, false);
+    signal_guard_t g;
+    guard_begin(&g);
+    bool live = registry_take((uintptr_t)p, info, false);
+    guard_end(&g);
+    return live;
 }
 
 bool mp_large_free(void *p, mp_large_info_t *info)
 {
-    if (!registry_take((uintptr_t)p, info, true))
-        return false;
     signal_guard_t g;
     guard_begin(&g);
-    dallocx(p, MALLOCX_TCACHE_NONE);
+    bool live = registry_take((uintptr_t)p, info, true);
+    if (live)
+        dallocx(p, MALLOCX_TCACHE_NONE);
     guard_end(&g);
-    return true;
+    return live;
 }
 
 void mp_large_fork_prepare(void)
@@ -311,4 +331,8 @@ void mp_large_fork_child(void)
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     for (int i = 0; i < SHARDS; i++)
         shards[i].lock = fresh;
+    /* an arena being made by a thread that does not exist in the child */
+    int making = 1;
+    atomic_compare_exchange_strong(&arena_state, &making, 0);
+    making_arena = 0;
 }

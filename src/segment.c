@@ -39,18 +39,19 @@ bool mp_segment_init(void)
     return false;
 }
 
-/* Carve a new span for cls.  Lock-free: one fetch_add on the page cursor.  The
+/* Carve a new span for cls.  Lock-free: one CAS on the page cursor.  The
  * pagemap entries are written before the span's blocks are handed out, and
  * every other thread learns of a block only through the program's own
  * synchronisation, which orders those writes before its reads. */
 char *mp_segment_alloc_span(unsigned cls)
 {
     size_t n = mp_classes[cls].span_pages;
-    size_t first = atomic_fetch_add_explicit(&next_page, n, memory_order_relaxed);
-    if (first + n > region_pages) {
-        atomic_fetch_sub_explicit(&next_page, n, memory_order_relaxed);
-        return NULL;
-    }
+    size_t first = atomic_load_explicit(&next_page, memory_order_relaxed);
+    do { /* a CAS, not add-then-undo: an undo could hand a page out twice */
+        if (first + n > region_pages)
+            return NULL;
+    } while (!atomic_compare_exchange_weak_explicit(&next_page, &first, first + n,
+                                                    memory_order_relaxed, memory_order_relaxed));
     for (size_t i = 0; i < n; i++)
         mp_region.pagemap[first + i] = (uint32_t)(i << 8) | cls;
     return (char *)(mp_region.base + (first << MP_PAGE_SHIFT));

@@ -37,6 +37,7 @@ static void fill_class(mp_class_info_t *ci, size_t size)
     ci->size = (uint32_t)size;
     ci->span_pages = (uint32_t)pages;
     ci->span_blocks = (uint32_t)(pages * MP_PAGE_SIZE / size);
+    ci->span_bytes = ci->span_blocks * (uint32_t)size;
     ci->batch = (uint32_t)batch;
     ci->cache_limit = (uint32_t)(batch * 2);
     ci->shift = (uint32_t)__builtin_ctzl(size);

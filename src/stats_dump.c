@@ -158,8 +158,8 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
     for (unsigned i = 0; i < s->nleaks; i++) {
         const mp_leak_t *l = &s->leaks[i];
         mp_emit_item_begin(e);
-        mp_emit_u64(e, "bytes", "bytes (estimated)", (uint64_t)(l->bytes + 0.5));
-        mp_emit_u64(e, "blocks", "blocks (estimated)", (uint64_t)(l->blocks + 0.5));
+        mp_emit_u64(e, "bytes", "bytes (estimated)", l->bytes > 0 ? (uint64_t)(l->bytes + 0.5) : 0);
+        mp_emit_u64(e, "blocks", "blocks (estimated)", l->blocks > 0 ? (uint64_t)(l->blocks + 0.5) : 0);
         mp_emit_str_array(e, "stack", "allocated at", l->frames, l->depth);
         mp_emit_item_end(e);
     }
@@ -182,6 +182,13 @@ static bool dump_lock(bool wait)
 }
 
 static void dump_unlock(void)
+{
+    atomic_store(&dumping, 0);
+}
+
+/* After fork() in the child: a dump that another thread was writing will
+ * never finish there, so its turn is over. */
+void mp_dump_fork_child(void)
 {
     atomic_store(&dumping, 0);
 }

@@ -35,5 +35,6 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e);
 void mp_dump_init(void);                            /* signal handler; start time */
 int mp_dump_to_path(const char *path, const char *reason); /* 0, or -1 + errno */
 size_t mp_dump_json(char *buf, size_t cap);
+void mp_dump_fork_child(void);
 
 #endif

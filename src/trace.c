@@ -66,22 +66,32 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* Made once, by the first sampled call; others wait on the lock.  The lock
+ * is not held across dl_iterate_phdr, which takes the loader's lock. */
 static bool tables_ready(void)
 {
-    if (sites)
+    if (__atomic_load_n(&sites, __ATOMIC_ACQUIRE))
         return true;
-    site_t *s = mp_os_reserve(SITE_CAP * sizeof(site_t));
-    uint32_t *ix = mp_os_reserve(INDEX_CAP * sizeof(uint32_t));
-    char *t = mp_os_reserve(TEXT_BYTES);
-    if (!s || !ix || !t)
-        return false;
-    site_index = ix;
-    text = t;
-    dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-    exe_path[n > 0 ? n : 0] = '\0';
-    __atomic_store_n(&sites, s, __ATOMIC_RELEASE);
-    return true;
+    static bool self_found;
+    if (!__atomic_load_n(&self_found, __ATOMIC_ACQUIRE)) {
+        dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
+        ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+        exe_path[n > 0 ? n : 0] = '\0';
+        __atomic_store_n(&self_found, true, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_lock(&site_lock);
+    if (sites == NULL) {
+        site_t *s = mp_os_reserve(SITE_CAP * sizeof(site_t));
+        uint32_t *ix = mp_os_reserve(INDEX_CAP * sizeof(uint32_t));
+        char *t = mp_os_reserve(TEXT_BYTES);
+        if (s && ix && t) {
+            site_index = ix;
+            text = t;
+            __atomic_store_n(&sites, s, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&site_lock);
+    return sites != NULL;
 }
 
 static uint64_t hash_stack(void *const *pcs, unsigned depth)
@@ -211,7 +221,7 @@ unsigned mp_trace_leaks(mp_leak_t *out, unsigned cap)
         double bytes = s->bytes; /* an aligned 8-byte read: old or new, never torn */
         if (s->blocks < 0.5) /* nothing live here (malloc(0) leaks have blocks, not bytes) */
             continue;
-        mp_leak_t leak = { bytes, s->blocks < 1 ? 1 : s->blocks, s->depth, { 0 } };
+        mp_leak_t leak = { bytes > 0 ? bytes : 0, s->blocks < 1 ? 1 : s->blocks, s->depth, { 0 } };
         for (unsigned d = 0; d < s->depth; d++)
             leak.frames[d] = s->frames[d];
         /* insertion into the top cap by bytes */

@@ -261,6 +261,20 @@ static void test_huge()
           p, handler_calls);
     std::set_new_handler(nullptr);
 
+    // a new_handler that throws: the nothrow forms must still return nullptr
+    std::set_new_handler([] { throw std::bad_alloc(); });
+    void *q = nullptr, *qa = nullptr;
+    bool escaped = false;
+    try {
+        q = ::operator new(v_huge, std::nothrow);
+        qa = ::operator new(v_huge, std::align_val_t(64), std::nothrow);
+    } catch (...) {
+        escaped = true;
+    }
+    CHECK(!escaped && q == nullptr && qa == nullptr,
+          "nothrow new with a throwing new_handler: escaped=%d, results %p %p", escaped, q, qa);
+    std::set_new_handler(nullptr);
+
     // after all that, normal allocation still works
     std::unique_ptr<char[]> u(new char[1000]);
     CHECK(use_block(u.get(), 1000, 77), "allocation after failures");

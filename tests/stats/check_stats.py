@@ -133,6 +133,18 @@ check(r.returncode == 0, f"signal storm exit {r.returncode}: {r.stderr[-500:]}")
 check(load(sig)["version"] == 1, "dump valid after a storm")
 print(f"signal storm: 500 signals in {time.time() - t0:.1f}s", file=sys.stderr)
 
+# --- a fork while another thread dumps: the child's exit dump must not wait --
+r = run([prog("fork_dump"), os.path.join(tmp, "fd-%p.json")], {"MPOOL_STATS": os.path.join(tmp, "fdx-%p.json")},
+        timeout=120)
+check(r.returncode == 0, f"fork during a dump: {r.stderr.strip()}")
+
+# --- profiled blocks that are resized: sites debited what they were credited --
+pr = os.path.join(tmp, "prof_realloc.json")
+r = run([prog("prof_realloc")], {"MPOOL_STATS": pr, "MPOOL_PROF": "1", "MPOOL_PROF_SAMPLE": "1"}, preload=True)
+site = [l for l in load(pr)["leaks"] if l["stack"][0].startswith("resized_site+")]
+check(sum(l["bytes"] for l in site) == 400000 and sum(l["blocks"] for l in site) == 2,
+      f"resized site keeps 400000 bytes in 2 blocks: {site}")
+
 # --- bad paths and settings: one warning line, output and status unchanged ----
 def warned_once(env, what, needle):
     r = run(["/bin/bash", "-c", "echo hello; exit 7"], env, preload=True)

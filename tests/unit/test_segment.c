@@ -42,6 +42,26 @@ START_TEST(foreign_and_uncarved_pointers_are_told_apart)
 }
 END_TEST
 
+/* A class whose size does not divide its span has a tail past the last
+ * block: an address there is a multiple of the size but no block (a "block"
+ * there would run into the next span). */
+START_TEST(the_tail_past_the_last_block_is_no_block)
+{
+    unsigned tested = 0;
+    for (unsigned c = 1; c < mp_num_classes; c++) {
+        const mp_class_info_t *ci = &mp_classes[c];
+        if ((size_t)ci->span_bytes == (size_t)ci->span_pages * MP_PAGE_SIZE)
+            continue; /* the blocks fill the span: no tail */
+        char *span = mp_segment_alloc_span(c);
+        unsigned got;
+        ck_assert_int_eq(mp_segment_classify(span + ci->span_bytes - ci->size, &got), MP_PTR_POOL);
+        ck_assert_int_eq(mp_segment_classify(span + ci->span_bytes, &got), MP_PTR_INTERIOR);
+        tested++;
+    }
+    ck_assert_uint_gt(tested, 5); /* 48, 80, 96, 112, 160, ... */
+}
+END_TEST
+
 START_TEST(spans_do_not_overlap)
 {
     char *a = mp_segment_alloc_span(5), *b = mp_segment_alloc_span(40);
@@ -62,6 +82,7 @@ static Suite *suite(void)
     tcase_add_test(tc, every_block_start_maps_to_its_class);
     tcase_add_test(tc, foreign_and_uncarved_pointers_are_told_apart);
     tcase_add_test(tc, spans_do_not_overlap);
+    tcase_add_test(tc, the_tail_past_the_last_block_is_no_block);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,11 +2,12 @@
  * contract, errno included.  Every path validates the pointer it is given and
  * reports misuse (report.c) instead of corrupting the heap.
  *
- * Sampling: the fast path counts bytes down in tc->sample_left; when it runs
- * out, the call comes here and is timed (stats.c turns the times into
- * alloc_ns / reuse_ns estimates) and, with MPOOL_PROF, its call site is
- * recorded and the block is served by the fallback so that its free() reaches
- * the registry, which remembers the site. */
+ * Sampling: each bin counts its allocations down; when a countdown runs out,
+ * the call comes here and is timed (stats.c turns the times into alloc_ns /
+ * reuse_ns estimates) and, with MPOOL_PROF, its call site is recorded and the
+ * block is served by the fallback so that its free() reaches the registry,
+ * which remembers the site.  Fallback requests are drawn at random with a
+ * probability that grows with their size. */
 #define _GNU_SOURCE
 #include "alloc.h"
 
@@ -35,8 +36,7 @@ static void count_alloc_of(mp_tcache_t *tc, const mp_large_info_t *info)
 {
     if (!MP_STATS)
         return;
-    if (info->cls) { /* a sampled pool request: counted in its class, never a reuse */
-        tc->bins[info->cls].allocs++;
+    if (info->cls) { /* a sampled pool request: counted in its class (by its countdown), never a reuse */
         tc->bump[info->cls].fresh++;
         mp_stats_fold_class(tc, info->cls);
     } else if (tc) {
@@ -57,7 +57,7 @@ static void count_free_of(const mp_large_info_t *info)
     mp_tcache_t *tc = mp_tls_cache;
     bool cached = tc != &mp_tcache_empty;
     if (info->site != MP_NO_SITE) {
-        double w = mp_sample_weight(info->sampled + 1, mp_opt.prof_sample);
+        double w = mp_sample_weight(info->cls, info->sampled);
         mp_trace_account(info->site, -w * (double)info->sampled, -w); /* what it was credited */
     }
     if (info->cls) {
@@ -88,7 +88,7 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
         return NULL;
     count_alloc_of(tc, &info);
     if (site != MP_NO_SITE) {
-        double w = mp_sample_weight(n + 1, mp_opt.prof_sample);
+        double w = mp_sample_weight(cls, n);
         mp_trace_account(site, w * (double)n, w);
     }
     return p;
@@ -109,15 +109,14 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     } else {
         uint64_t fresh = tc->bump[cls].fresh;
         p = mp_tcache_refill(tc, cls);
-        if (p == NULL) /* the region is full: jemalloc serves it instead */
+        if (p == NULL) { /* the region is full: jemalloc serves it instead */
+            bin->countdown++; /* not this class's allocation after all */
             return fallback_alloc(tc, n, align, false, MP_NO_SITE, 0);
+        }
         *reused = tc->bump[cls].fresh == fresh;
     }
-    if (MP_STATS) {
-        bin->allocs++;
-        if (!bin->head) /* the bin ran dry: a good moment to fold its bytes */
-            mp_stats_fold_class(tc, cls);
-    }
+    if (MP_STATS && !bin->head) /* the bin ran dry: a good moment to fold its bytes */
+        mp_stats_fold_class(tc, cls);
     return p;
 }
 
@@ -145,55 +144,35 @@ static uint64_t clock_cost_ns(void)
     return cost;
 }
 
-/* An exponential interval of the given mean: every byte is then equally
- * likely to be sampled, and a call of n bytes is sampled with probability
- * 1 - exp(-n / mean) (mp_sample_weight). */
-static int64_t random_interval(mp_tcache_t *tc, size_t mean)
+/* true with probability 1/w (w >= 1) */
+static bool draw(mp_tcache_t *tc, double w)
 {
-    if (mean <= 1)
-        return 1; /* every call: each counts at least one byte */
     uint64_t x = tc->rng ? tc->rng : (uintptr_t)tc | 1;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
     tc->rng = x;
-    double u = ((double)(x >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
-    int64_t v = (int64_t)(-__builtin_log(u) * (double)mean);
-    return v > 0 ? v : 1;
+    return (double)(x >> 11) < 9007199254740992.0 / w;
 }
 
-/* Two independent samplings share the fast path's one countdown: timing
- * (alloc_ns / reuse_ns, every ~MP_TIME_SAMPLE bytes) and profiling (MPOOL_PROF,
- * every ~MPOOL_PROF_SAMPLE bytes).  sample_left is the nearer of the two. */
-static void sample_due(mp_tcache_t *tc, size_t n, bool capped, bool *time_it, bool *prof_it)
+/* Count this allocation in its class and decide whether it is sampled.  A
+ * countdown at or below 0 on entry means the fast path already counted the
+ * call (intervals are >= 1).  Under a cap the countdown is the gate, held at
+ * 1, and sampling becomes a draw with the same probability. */
+static bool count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n, bool capped)
 {
-    /* A call counts n + 1 bytes, so malloc(0) moves the countdown too and an
-     * interval of 1 samples every call.  Intervals are >= 1, so a countdown at
-     * or below 0 means the fast path already counted this call.  Under a
-     * memory cap the countdown is pinned at 0 to keep the fast path closed,
-     * and this call's bytes are counted here instead. */
-    int64_t used;
+    if (cls == 0)
+        return MP_STATS && !mp_tls_in_trace && draw(tc, mp_sample_weight(0, n));
+    mp_bin_t *bin = &tc->bins[cls];
+    bool due = bin->countdown <= 0 || --bin->countdown <= 0;
     if (capped) {
-        used = (int64_t)n + 1;
-    } else {
-        if (tc->sample_left > 0)
-            tc->sample_left -= (int64_t)n + 1;
-        if (tc->sample_left > 0)
-            return;
-        used = tc->sample_interval - tc->sample_left;
+        mp_tcache_set_countdown(tc, cls, 1);
+        return MP_STATS && !mp_tls_in_trace && draw(tc, mp_sample_weight(cls, n));
     }
-    tc->time_left -= used;
-    tc->prof_left -= used;
-    if (tc->time_left <= 0) {
-        *time_it = true;
-        tc->time_left = random_interval(tc, MP_TIME_SAMPLE);
-    }
-    if (mp_opt.prof && tc->prof_left <= 0) {
-        *prof_it = true;
-        tc->prof_left = random_interval(tc, mp_opt.prof_sample);
-    }
-    int64_t next = mp_opt.prof && tc->prof_left < tc->time_left ? tc->prof_left : tc->time_left;
-    tc->sample_left = tc->sample_interval = capped ? 0 : next;
+    if (!due)
+        return false;
+    mp_tcache_set_countdown(tc, cls, mp_tls_in_trace ? 1 : mp_tcache_interval(tc, cls));
+    return MP_STATS && !mp_tls_in_trace;
 }
 
 /* What a block counts against the memory cap: pooled requests at their class
@@ -247,14 +226,10 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         return fallback_alloc(NULL, n, align, zero, MP_NO_SITE, 0);
     }
 
-    bool time_it = false, prof_it = false;
-    if (MP_STATS && !mp_tls_in_trace) {
+    if (MP_STATS && !mp_tls_in_trace)
         tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-        sample_due(tc, n, capped, &time_it, &prof_it);
-    } else if (capped) {
-        tc->sample_left = 0;
-    }
-    if (MP_LIKELY(!time_it && !prof_it)) {
+    bool sampled = count_and_sample(tc, cls, n, capped);
+    if (MP_LIKELY(!sampled)) {
         if (cls == 0)
             return fallback_alloc(tc, n, align, zero, MP_NO_SITE, 0);
         bool reused;
@@ -264,10 +239,12 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         return p;
     }
 
-    /* A sampled call.  The stack is taken before the clock starts, so the
-     * time measured is the allocation's own. */
+    /* A sampled call: timed, and with MPOOL_PROF profiled.  The stack is
+     * taken before the clock starts, so the time measured is the
+     * allocation's own. */
+    bool prof_it = mp_opt.prof;
     uint32_t site = prof_it ? mp_trace_capture() : MP_NO_SITE;
-    uint64_t t0 = time_it ? now_ns() : 0;
+    uint64_t t0 = now_ns();
     void *p;
     bool reused = false;
     if (prof_it || cls == 0) {
@@ -277,14 +254,12 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         if (p && zero)
             memset(p, 0, n);
     }
-    if (time_it) {
-        uint64_t took = now_ns() - t0, cost = clock_cost_ns();
-        double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(n + 1, MP_TIME_SAMPLE);
-        if (reused)
-            tc->reuse_ns += spent;
-        else
-            tc->alloc_ns += spent;
-    }
+    uint64_t took = now_ns() - t0, cost = clock_cost_ns();
+    double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(cls, n);
+    if (reused)
+        tc->reuse_ns += spent;
+    else
+        tc->alloc_ns += spent;
     return p;
 }
 

@@ -8,9 +8,10 @@
  *   mp_free_generic.
  * No atomics, no locks, no initialisation test: before init, and on a thread
  * without a cache, every bin is empty and full, so both paths miss.
- * Counters (MP_STATS): per-class allocs and frees, the last MP_RECENT sizes,
- * and a byte countdown that sends one call in every ~256 KiB (or
- * MPOOL_PROF_SAMPLE) bytes to the slow path to be timed and profiled.
+ * Each bin counts its allocations down (one decrement): the count is the
+ * class's allocs (alloc_base - countdown), and reaching 0 sends the call to
+ * the slow path, to be timed and profiled, or counted against a cap.
+ * Counters (MP_STATS): per-class frees and the last MP_RECENT sizes.
  * Budget: about 12 instructions for malloc and 20 for free (see
  * docs/PERFORMANCE.md for the counted disassembly). */
 #ifndef MPOOL_ALLOC_H
@@ -24,15 +25,13 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
     mp_bin_t *bin = &tc->bins[mp_size_class(n)];
     mp_block_t *b = bin->head;
     if (MP_LIKELY(b != NULL)) {
-        if (MP_STATS) {
-            /* a sampled call (timed, maybe profiled) takes the slow path */
-            if (MP_UNLIKELY((tc->sample_left -= (int64_t)n + 1) <= 0))
-                return mp_malloc_generic(n);
-            tc->recent[tc->recent_pos++] = (uint32_t)n; /* n <= 1 MiB here */
-            bin->allocs++;
-        }
+        /* counts the allocation; at 0 the call is sampled, or a cap is set */
+        if (MP_UNLIKELY(--bin->countdown <= 0))
+            return mp_malloc_generic(n);
         bin->head = b->next;
         bin->count--;
+        if (MP_STATS)
+            tc->recent[tc->recent_pos++] = (uint32_t)n; /* n <= 1 MiB here */
         return b;
     }
     return mp_malloc_generic(n);

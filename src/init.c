@@ -67,8 +67,8 @@ static void init_once(void)
     mp_thread_key = key;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     mp_dump_init();
-    if (mp_opt.limit && mp_limit_set(mp_opt.limit) != 0)
-        mp_warn("MPOOL_LIMIT needs the counters (a -Dstats=false build ignores it)");
+    if (mp_opt.limit)
+        mp_limit_set(mp_opt.limit);
 }
 
 bool mp_init(void)

@@ -161,11 +161,12 @@ extern void (*mp_gstack_pop_window_hook)(void) MP_HIDDEN; /* tests only */
 
 /* ---- tcache.c: per-thread caches ------------------------------------------ */
 typedef struct mp_bin {
-    mp_block_t *head; /* LIFO free list of blocks freed earlier; owner thread only */
-    uint32_t count;   /* blocks on head */
-    uint32_t limit;   /* flush at this count; 0 in the empty cache, so free misses */
-    uint64_t allocs;  /* allocations served from this class (stats, owner only) */
-    uint64_t frees;   /* frees into this class (stats, owner only) */
+    mp_block_t *head;  /* LIFO free list of blocks freed earlier; owner thread only */
+    uint32_t count;    /* blocks on head */
+    uint32_t limit;    /* flush at this count; 0 in the empty cache, so free misses */
+    int64_t countdown; /* allocations until the next slow-path one (sampling, the cap
+                        * gate); the class's allocs are alloc_base - countdown */
+    uint64_t frees;    /* frees into this class (stats, owner only) */
 } mp_bin_t;
 
 typedef struct mp_bump {
@@ -176,13 +177,10 @@ typedef struct mp_bump {
 
 typedef struct mp_tcache {
     mp_bin_t bins[MP_NUM_CLASSES];  /* hot: the fast path touches one entry */
-    int64_t sample_left;            /* bytes until the next sampled call (owner only) */
-    int64_t sample_interval;        /* sample_left when it was last set */
-    int64_t time_left;              /* bytes until the next timed call */
-    int64_t prof_left;              /* bytes until the next profiled call (MPOOL_PROF) */
     uint32_t recent[MP_RECENT];     /* last requested sizes, clipped to 32 bits */
     uint8_t recent_pos;             /* next slot of recent[]; wraps at 256 by itself */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
+    uint64_t alloc_base[MP_NUM_CLASSES]; /* allocs + countdown, per class (owner only) */
     int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded, per class */
     int64_t pending;                /* folded bytes not yet published to mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */
@@ -207,6 +205,16 @@ void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
 void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
 void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
 void mp_tcache_set_gates(bool open) MP_HIDDEN; /* open or close every cache's fast paths */
+void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls) MP_HIDDEN;
+int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls) MP_HIDDEN; /* the next one, >= 1 */
+
+/* Allocations of class cls by caches that used tc: kept as a countdown on the
+ * fast path, so one decrement both counts and gates. */
+static inline uint64_t mp_bin_allocs(const mp_tcache_t *tc, unsigned cls)
+{
+    int64_t left = __atomic_load_n(&tc->bins[cls].countdown, __ATOMIC_RELAXED);
+    return __atomic_load_n(&tc->alloc_base[cls], __ATOMIC_RELAXED) - (uint64_t)left;
+}
 void mp_tcache_fork_prepare(void) MP_HIDDEN;
 void mp_tcache_fork_parent(void) MP_HIDDEN;
 void mp_tcache_fork_child(void) MP_HIDDEN;
@@ -260,8 +268,9 @@ extern MP_TLS int mp_tls_in_trace MP_HIDDEN;   /* unwinding: no sampling, no rec
 uint32_t mp_trace_capture(void) MP_HIDDEN;     /* site of the current call, or MP_NO_SITE */
 void mp_trace_account(uint32_t site, double bytes, double blocks) MP_HIDDEN;
 unsigned mp_trace_leaks(mp_leak_t *out, unsigned cap) MP_HIDDEN; /* largest first */
-/* 1 / P(a call of n bytes is sampled at mean interval `mean` bytes); stats.c */
-double mp_sample_weight(size_t n, size_t mean) MP_HIDDEN;
+/* 1 / P(a call is sampled): the mean calls between samples of class cls (> 0),
+ * or for a fallback request of n bytes (cls 0); at least 1.  stats.c */
+double mp_sample_weight(unsigned cls, size_t n) MP_HIDDEN;
 void mp_trace_fork_prepare(void) MP_HIDDEN;
 void mp_trace_fork_parent(void) MP_HIDDEN;
 void mp_trace_fork_child(void) MP_HIDDEN;

@@ -6,10 +6,11 @@
  * blocks in caches, span tails never handed out, libmpool's own metadata.
  * So freeing makes room at once.
  *
- * While a cap is set the fast paths are closed in every thread cache (the
- * sample countdown pinned at 0 sends malloc to the slow path; bin limits of 0
- * send free there), and the slow paths count held bytes exactly with one
- * atomic add per call.  Without a cap nothing here runs. */
+ * While a cap is set the fast paths are closed in every thread cache (bin
+ * limits of 0 send free to the slow path at once; each bin's allocation
+ * countdown, held at 1, sends malloc there -- in another thread from when its
+ * countdown next runs out), and the slow paths count held bytes exactly with
+ * one atomic add per call.  Without a cap nothing here runs. */
 #include "internal.h"
 
 #include <errno.h>
@@ -41,10 +42,6 @@ size_t mp_limit_held(void)
 
 int mp_limit_set(size_t bytes)
 {
-    if (!MP_STATS && bytes) { /* the counters-off build has no gate on malloc's fast path */
-        errno = ENOTSUP;
-        return -1;
-    }
     mp_init();
     size_t was = atomic_exchange(&mp_limit_bytes, bytes);
     if (bytes && !was) {

@@ -30,7 +30,7 @@ void mp_stats_add_active(int64_t delta)
 
 void mp_stats_fold_class(mp_tcache_t *tc, unsigned cls)
 {
-    int64_t now = (int64_t)(tc->bins[cls].allocs - tc->bins[cls].frees) * mp_classes[cls].size;
+    int64_t now = (int64_t)(mp_bin_allocs(tc, cls) - tc->bins[cls].frees) * mp_classes[cls].size;
     tc->pending += now - tc->reported[cls];
     tc->reported[cls] = now;
     if (tc->pending >= MP_PUBLISH_BYTES || tc->pending <= -MP_PUBLISH_BYTES) {
@@ -53,7 +53,7 @@ unsigned mp_stats_recent(uint32_t *out, unsigned cap)
     for (mp_tcache_t *tc = mp_tcache_all(); tc && ncache < MAX_CACHES; tc = tc->all_next) {
         uint64_t made = tc->fallback_allocs;
         for (unsigned c = 1; c < mp_num_classes && made < MP_RECENT; c++)
-            made += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
+            made += mp_bin_allocs(tc, c);
         if (made) {
             filled[ncache] = (uint16_t)(made < MP_RECENT ? made : MP_RECENT);
             cache[ncache++] = tc;
@@ -87,7 +87,7 @@ void mp_stats_collect(mp_totals_t *t)
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
         for (unsigned c = 1; c < mp_num_classes; c++) {
             const mp_bin_t *b = &tc->bins[c];
-            t->class_allocs[c] += __atomic_load_n(&b->allocs, __ATOMIC_RELAXED);
+            t->class_allocs[c] += mp_bin_allocs(tc, c);
             t->class_frees[c] += __atomic_load_n(&b->frees, __ATOMIC_RELAXED);
             t->class_fresh[c] += __atomic_load_n(&tc->bump[c].fresh, __ATOMIC_RELAXED);
         }
@@ -126,12 +126,14 @@ void mp_stats_collect(mp_totals_t *t)
     t->threads_exited = atomic_load_explicit(&mp_threads_exited, memory_order_relaxed);
 }
 
-/* 1 / P(a call weighing n bytes is sampled): exponential intervals of mean m
- * sample it with probability 1 - exp(-n / m).  Callers pass request + 1.  Scaling each sampled
- * call by this weight gives unbiased estimates of totals (Horvitz-Thompson). */
-double mp_sample_weight(size_t n, size_t mean)
+/* 1 / P(a call is sampled).  A class's countdown is redrawn from a geometric
+ * distribution with mean m = (mean bytes) / (class size), so each call of the
+ * class is sampled with probability 1/m, independently; a fallback request of
+ * n bytes is drawn with probability (n + 1) / (mean bytes).  Weighting each
+ * sampled call by 1/P gives unbiased totals (Horvitz-Thompson). */
+double mp_sample_weight(unsigned cls, size_t n)
 {
-    if (mean <= 1)
-        return 1.0;
-    return 1.0 / -__builtin_expm1(-(double)n / (double)mean);
+    double mean = (double)(mp_opt.prof ? mp_opt.prof_sample : MP_TIME_SAMPLE);
+    double w = mean / (double)(cls ? mp_classes[cls].size : n + 1);
+    return w > 1 ? w : 1;
 }

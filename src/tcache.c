@@ -74,13 +74,10 @@ mp_tcache_t *mp_tcache_for_thread(void)
     if (tc == NULL)
         return NULL;
     bool open = !mp_limit_on();
-    for (unsigned c = 1; c < mp_num_classes; c++)
+    for (unsigned c = 1; c < mp_num_classes; c++) {
         tc->bins[c].limit = open ? mp_classes[c].cache_limit : 0;
-    if (tc->sample_interval == 0) { /* a new cache; a recycled one keeps its countdowns */
-        tc->time_left = MP_TIME_SAMPLE / 2;
-        tc->prof_left = mp_opt.prof_sample <= 1 ? 1 : (int64_t)mp_opt.prof_sample / 2;
-        bool prof_first = mp_opt.prof && tc->prof_left < tc->time_left;
-        tc->sample_left = tc->sample_interval = prof_first ? tc->prof_left : tc->time_left;
+        if (tc->bins[c].countdown <= 0 || !open) /* new (0), or a cap is set */
+            mp_tcache_set_countdown(tc, c, open ? mp_tcache_interval(tc, c) : 1);
     }
     atomic_store_explicit(&tc->in_use, 1, memory_order_relaxed);
     mp_tls_cache = tc;
@@ -152,11 +149,36 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
 
+/* Set a class's countdown to `calls`, keeping alloc_base - countdown (the
+ * class's allocs) as it was.  Owner thread only. */
+void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls)
+{
+    tc->alloc_base[cls] += (uint64_t)(calls - tc->bins[cls].countdown);
+    tc->bins[cls].countdown = calls;
+}
+
+/* The next countdown of class cls: geometric with mean mp_sample_weight, so
+ * every allocation of the class is sampled with the same probability. */
+int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls)
+{
+    double mean = mp_sample_weight(cls, 0);
+    if (mean <= 1)
+        return 1;
+    uint64_t x = tc->rng ? tc->rng : (uintptr_t)tc | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tc->rng = x;
+    double u = ((double)(x >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    double k = __builtin_log(u) / __builtin_log1p(-1.0 / mean);
+    return k < 1 ? 1 : k > 1e15 ? (int64_t)1e15 : (int64_t)k + 1;
+}
+
 /* Open or close the fast paths of every cache (the memory cap).  Closed:
- * every bin's limit is 0, so free misses, and the sample countdown is 0, so
- * malloc misses.  The stores race with the owners' own updates of the
- * countdown; an owner that overwrites it reaches the slow path within one
- * interval, and the slow path closes it again while a cap is set. */
+ * every bin's limit is 0, so free misses at once.  malloc's gate is each
+ * bin's countdown, which only its owner may move (it also counts): another
+ * thread's malloc fast path closes when that countdown next runs out, and
+ * from then on the slow path keeps it at 1 while a cap is set. */
 void mp_tcache_set_gates(bool open)
 {
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
@@ -165,9 +187,11 @@ void mp_tcache_set_gates(bool open)
         for (unsigned c = 1; c < mp_num_classes; c++)
             __atomic_store_n(&tc->bins[c].limit, open ? mp_classes[c].cache_limit : 0,
                              __ATOMIC_RELAXED);
-        if (!open)
-            __atomic_store_n(&tc->sample_left, 0, __ATOMIC_RELAXED);
     }
+    mp_tcache_t *own = mp_tls_cache; /* the caller's own gate closes now */
+    if (!open && own != &mp_tcache_empty)
+        for (unsigned c = 1; c < mp_num_classes; c++)
+            mp_tcache_set_countdown(own, c, 1);
 }
 
 /* Hand every block in tc's bins to the global stacks, where any thread can
@@ -191,7 +215,7 @@ void mp_tcache_thread_exit(void *arg)
     mp_tcache_t *tc = arg;
     if (MP_STATS) { /* publish what this thread had not yet: the peak counter's drift */
         for (unsigned c = 1; c < mp_num_classes; c++) {
-            int64_t now = (int64_t)(tc->bins[c].allocs - tc->bins[c].frees) * mp_classes[c].size;
+            int64_t now = (int64_t)(mp_bin_allocs(tc, c) - tc->bins[c].frees) * mp_classes[c].size;
             tc->pending += now - tc->reported[c];
             tc->reported[c] = now;
         }

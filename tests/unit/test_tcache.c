@@ -63,13 +63,13 @@ START_TEST(counters_follow_every_call)
     mp_tcache_t *tc;
     mp_free(mp_malloc(300)); /* make the cache */
     tc = mp_tls_cache;
-    uint64_t a0 = tc->bins[c].allocs, f0 = tc->bins[c].frees;
+    uint64_t a0 = mp_bin_allocs(tc, c), f0 = tc->bins[c].frees;
     void *p[10];
     for (int i = 0; i < 10; i++)
         p[i] = mp_malloc(300);
     for (int i = 0; i < 7; i++)
         mp_free(p[i]);
-    ck_assert_uint_eq(tc->bins[c].allocs - a0, 10);
+    ck_assert_uint_eq(mp_bin_allocs(tc, c) - a0, 10);
     ck_assert_uint_eq(tc->bins[c].frees - f0, 7);
     for (int i = 7; i < 10; i++)
         mp_free(p[i]);

@@ -155,24 +155,62 @@ static bool draw(mp_tcache_t *tc, double w)
     return (double)(x >> 11) < 9007199254740992.0 / w;
 }
 
+/* What a sampled call does: time it, profile it, or both. */
+enum { SAMPLE_NONE = 0, SAMPLE_TIME = 1, SAMPLE_PROF = 2 };
+
 /* Count this allocation in its class and decide whether it is sampled.  A
  * countdown at or below 0 on entry means the fast path already counted the
  * call (intervals are >= 1).  Under a cap the countdown is the gate, held at
- * 1, and sampling becomes a draw with the same probability. */
-static bool count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n, bool capped)
+ * 1, and sampling becomes a draw with the same probability.
+ *
+ * A profiled call is served by the fallback, so its time says nothing about
+ * a pooled allocation: the class's next allocation is timed instead (the
+ * countdown is set to 1 to bring it here), with the same weight. */
+static int count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n, bool capped)
 {
-    if (cls == 0)
-        return MP_STATS && !mp_tls_in_trace && draw(tc, mp_sample_weight(0, n));
+    if (!MP_STATS || mp_tls_in_trace) {
+        if (cls) {
+            mp_bin_t *bin = &tc->bins[cls];
+            if (bin->countdown <= 0 || --bin->countdown <= 0 || capped)
+                mp_tcache_set_countdown(tc, cls, capped || mp_tls_in_trace ? 1
+                                                          : mp_tcache_interval(tc, cls));
+        }
+        return SAMPLE_NONE;
+    }
+    if (cls == 0) /* the fallback: profiling it times what it normally costs */
+        return draw(tc, mp_sample_weight(0, n)) ? SAMPLE_TIME | (mp_opt.prof ? SAMPLE_PROF : 0)
+                                                : SAMPLE_NONE;
     mp_bin_t *bin = &tc->bins[cls];
     bool due = bin->countdown <= 0 || --bin->countdown <= 0;
-    if (capped) {
+    uint64_t bit = (uint64_t)1 << cls;
+    double w = mp_sample_weight(cls, n);
+    bool profile;
+    if (tc->time_next & bit) {
+        /* the follow-up of a profiled call: timed; profiled too with the usual
+         * probability, so profiling stays an independent draw per call */
+        tc->time_next &= ~bit;
+        profile = mp_opt.prof && draw(tc, w);
+        if (!profile) {
+            mp_tcache_set_countdown(tc, cls, capped ? 1 : mp_tcache_interval(tc, cls));
+            return SAMPLE_TIME;
+        }
+    } else if (capped) {
         mp_tcache_set_countdown(tc, cls, 1);
-        return MP_STATS && !mp_tls_in_trace && draw(tc, mp_sample_weight(cls, n));
+        if (!draw(tc, w))
+            return SAMPLE_NONE;
+        profile = mp_opt.prof;
+    } else if (!due) {
+        return SAMPLE_NONE;
+    } else {
+        profile = mp_opt.prof;
     }
-    if (!due)
-        return false;
-    mp_tcache_set_countdown(tc, cls, mp_tls_in_trace ? 1 : mp_tcache_interval(tc, cls));
-    return MP_STATS && !mp_tls_in_trace;
+    if (!profile || w <= 1) { /* timed; every call sampled: the profiled call itself */
+        mp_tcache_set_countdown(tc, cls, capped ? 1 : mp_tcache_interval(tc, cls));
+        return SAMPLE_TIME | (profile ? SAMPLE_PROF : 0);
+    }
+    tc->time_next |= bit; /* a geometric countdown is memoryless: redrawn after */
+    mp_tcache_set_countdown(tc, cls, 1);
+    return SAMPLE_PROF;
 }
 
 /* What a block counts against the memory cap: pooled requests at their class
@@ -228,8 +266,8 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
 
     if (MP_STATS && !mp_tls_in_trace)
         tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    bool sampled = count_and_sample(tc, cls, n, capped);
-    if (MP_LIKELY(!sampled)) {
+    int sample = count_and_sample(tc, cls, n, capped);
+    if (MP_LIKELY(sample == SAMPLE_NONE)) {
         if (cls == 0)
             return fallback_alloc(tc, n, align, zero, MP_NO_SITE, 0);
         bool reused;
@@ -239,10 +277,9 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         return p;
     }
 
-    /* A sampled call: timed, and with MPOOL_PROF profiled.  The stack is
-     * taken before the clock starts, so the time measured is the
-     * allocation's own. */
-    bool prof_it = mp_opt.prof;
+    /* A sampled call: timed, or profiled, or both.  The stack is taken
+     * before the clock starts, so the time measured is the allocation's own. */
+    bool prof_it = sample & SAMPLE_PROF;
     uint32_t site = prof_it ? mp_trace_capture() : MP_NO_SITE;
     uint64_t t0 = now_ns();
     void *p;
@@ -254,12 +291,14 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         if (p && zero)
             memset(p, 0, n);
     }
-    uint64_t took = now_ns() - t0, cost = clock_cost_ns();
-    double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(cls, n);
-    if (reused)
-        tc->reuse_ns += spent;
-    else
-        tc->alloc_ns += spent;
+    if (sample & SAMPLE_TIME) {
+        uint64_t took = now_ns() - t0, cost = clock_cost_ns();
+        double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(cls, n);
+        if (reused)
+            tc->reuse_ns += spent;
+        else
+            tc->alloc_ns += spent;
+    }
     return p;
 }
 

@@ -184,6 +184,8 @@ typedef struct mp_tcache {
     int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded, per class */
     int64_t pending;                /* folded bytes not yet published to mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */
+    uint64_t time_next;             /* bit c: time class c's next allocation (it
+                                     * follows a profiled one, which is not typical) */
     double alloc_ns;                /* estimated time allocating fresh blocks */
     double reuse_ns;                /* estimated time reusing freed blocks */
     uint64_t fallback_allocs;       /* jemalloc-path allocations by this thread */

@@ -10,7 +10,8 @@ fixtures/small.json is hand-made, with numbers worked out by hand:
   class 32:  1 of   8 reused -> 12.5%,  3 active ->  96 bytes
   class 64: 10 of  40 reused -> 25.0%,  0 active ->   0 bytes
   recent sizes 1 3 16 17 31 32 100 0 5000 -> [16, 32) holds 3, [4K, 8K) holds 1
-  an unknown "pools" list -> printed as a generic table
+  one fixed pool: 500 gets, 499 puts -> 1 out
+  an unknown "arenas" list -> printed as a generic table
 python-run.json and leak-prof.json are real dumps (python3; a C program with
 leaks under MPOOL_PROF=1).  version2.json and broken.json must be refused.
 """
@@ -77,8 +78,10 @@ check(has_line(out, r"^\s+\[4K, 8K\)\s+1\s+#+$"), "small.json: histogram bucket 
 check(has_line(out, r"^\s+0\s+1\s+#+$"), "small.json: size-0 bucket", out)
 check(has_line(out, r"#1\s+1,048,576 bytes .* in 1 block$"), "small.json: leak #1", out)
 check(has_line(out, r"make_table\+0x2a \(small-prog\+0x1234\)"), "small.json: leak frame", out)
-check(has_line(out, r"^pools \(1 entries\)$") and
-      has_line(out, r"^\s+256\s+1,024\s+500\s+499\s+3\s+1$"), "small.json: unknown 'pools' list as a table", out)
+check(has_line(out, r"^Fixed pools \(1\)$") and
+      has_line(out, r"^\s+256\s+1,024\s+64\s+500\s+499\s+1\s+3\s+1$"), "small.json: the pools table", out)
+check(has_line(out, r"^arenas \(1 entries\)$") and has_line(out, r"^\s+7\s+4,096\s+12$"),
+      "small.json: unknown 'arenas' list as a table", out)
 
 r = run(fx("small.json"), "--top", "1")
 check("#1" in r.stdout and "#2" not in r.stdout and "Top 1 of 2 leak sites" in r.stdout,
@@ -108,7 +111,8 @@ if j is not None:
     check((16, 3) in b and (4096, 1) in b and (0, 1) in b, "--json: log2 buckets", str(b))
     check(j["leak_sites"] == 2 and j["leak_bytes"] == 1048736 and len(j["leaks"]) == 2,
           "--json: leaks")
-    check(j["extra"].get("pools", [{}])[0].get("capacity") == 1024, "--json: unknown keys kept")
+    check(j["pools"][0]["capacity"] == 1024 and j["pools"][0]["made"] == 64, "--json: pools")
+    check(j["extra"].get("arenas", [{}])[0].get("capacity") == 4096, "--json: unknown keys kept")
 
 r = run(fx("leak-prof.json"), "--json", "--top", "2")
 j = json.loads(r.stdout)

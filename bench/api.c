@@ -55,6 +55,23 @@ static mpool_fixed_t *pool;
 typedef enum { POOL, FREELIST, MALLOC } kind_t;
 typedef struct { kind_t kind; long n; } job_t;
 
+static void *take(kind_t kind)
+{
+    return kind == POOL ? mpool_fixed_get(pool) : kind == FREELIST ? fl_get() : malloc(bsize);
+}
+
+static void give_back(kind_t kind, void *p)
+{
+    if (p == NULL)
+        return;
+    if (kind == POOL)
+        mpool_fixed_put(pool, p);
+    else if (kind == FREELIST)
+        fl_put(p);
+    else
+        free(p);
+}
+
 /* get and put with a few blocks held, so the pattern is not just get/put of one */
 static void *run_pairs(void *arg)
 {
@@ -62,27 +79,12 @@ static void *run_pairs(void *arg)
     void *held[4] = { 0 };
     for (long i = 0; i < j->n; i++) {
         int k = (int)(i & 3);
-        if (held[k]) {
-            if (j->kind == POOL)
-                mpool_fixed_put(pool, held[k]);
-            else if (j->kind == FREELIST)
-                fl_put(held[k]);
-            else
-                free(held[k]);
-        }
-        void *b = j->kind == POOL ? mpool_fixed_get(pool) : j->kind == FREELIST ? fl_get() : malloc(bsize);
-        *(volatile char *)b = (char)i;
-        held[k] = b;
+        give_back(j->kind, held[k]);
+        held[k] = take(j->kind);
+        *(volatile char *)held[k] = (char)i;
     }
     for (int k = 0; k < 4; k++)
-        if (held[k]) {
-            if (j->kind == POOL)
-                mpool_fixed_put(pool, held[k]);
-            else if (j->kind == FREELIST)
-                fl_put(held[k]);
-            else
-                free(held[k]);
-        }
+        give_back(j->kind, held[k]);
     return NULL;
 }
 

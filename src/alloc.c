@@ -38,7 +38,7 @@ static void count_alloc_of(mp_tcache_t *tc, const mp_large_info_t *info)
         return;
     if (info->cls) { /* a sampled pool request: counted in its class (by its countdown), never a reuse */
         tc->bump[info->cls].fresh++;
-        mp_stats_fold_class(tc, info->cls);
+        mp_stats_held(tc, mp_classes[info->cls].size);
     } else if (tc) {
         tc->fallback_allocs++;
         tc->fallback_bytes_in += info->usable;
@@ -63,7 +63,7 @@ static void count_free_of(const mp_large_info_t *info)
     if (info->cls) {
         if (cached) {
             tc->bins[info->cls].frees++;
-            mp_stats_fold_class(tc, info->cls);
+            mp_stats_held(tc, -(int64_t)mp_classes[info->cls].size);
         } else {
             atomic_fetch_add_explicit(&mp_shared.class_frees[info->cls], 1, memory_order_relaxed);
             mp_stats_add_active(-(int64_t)mp_classes[info->cls].size);
@@ -115,8 +115,6 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         }
         *reused = tc->bump[cls].fresh == fresh;
     }
-    if (MP_STATS && !bin->head) /* the bin ran dry: a good moment to fold its bytes */
-        mp_stats_fold_class(tc, cls);
     return p;
 }
 
@@ -183,6 +181,8 @@ static int count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n, bool capped
     mp_bin_t *bin = &tc->bins[cls];
     bool due = bin->countdown <= 0 || --bin->countdown <= 0;
     uint64_t bit = (uint64_t)1 << cls;
+    if (!due && !capped && !(tc->time_next & bit))
+        return SAMPLE_NONE; /* the common case: nothing more to decide */
     double w = mp_sample_weight(cls, n);
     bool profile;
     if (tc->time_next & bit) {
@@ -327,11 +327,8 @@ void mp_free_generic(void *p)
             }
         } else {
             mp_bin_t *bin = &tc->bins[cls];
-            if (bin->count >= mp_classes[cls].cache_limit) { /* bin->limit is 0 under a cap */
+            if (bin->count >= mp_classes[cls].cache_limit) /* bin->limit is 0 under a cap */
                 mp_tcache_flush(tc, cls);
-                if (MP_STATS)
-                    mp_stats_fold_class(tc, cls);
-            }
             mp_block_t *b = p;
             b->next = bin->head;
             bin->head = b;

@@ -181,8 +181,8 @@ typedef struct mp_tcache {
     uint8_t recent_pos;             /* next slot of recent[]; wraps at 256 by itself */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
     uint64_t alloc_base[MP_NUM_CLASSES]; /* allocs + countdown, per class (owner only) */
-    int64_t reported[MP_NUM_CLASSES]; /* class bytes already folded, per class */
-    int64_t pending;                /* folded bytes not yet published to mp_shared */
+    int64_t pending;                /* bytes taken in (refills) less given back (flushes)
+                                     * not yet published to mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */
     uint64_t time_next;             /* bit c: time class c's next allocation (it
                                      * follows a profiled one, which is not typical) */
@@ -321,7 +321,15 @@ typedef struct mp_totals {
 
 extern mp_shared_counters_t mp_shared MP_HIDDEN;
 void mp_stats_add_active(int64_t delta) MP_HIDDEN; /* fold bytes; track the peak */
-void mp_stats_fold_class(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
+/* A thread took (+) or gave back (-) bytes from the shared pools. */
+static inline void mp_stats_held(mp_tcache_t *tc, int64_t bytes)
+{
+    tc->pending += bytes;
+    if (MP_UNLIKELY(tc->pending >= MP_PUBLISH_BYTES || tc->pending <= -MP_PUBLISH_BYTES)) {
+        mp_stats_add_active(tc->pending);
+        tc->pending = 0;
+    }
+}
 unsigned mp_stats_recent(uint32_t *out, unsigned cap) MP_HIDDEN; /* newest last */
 extern _Atomic uint64_t mp_threads_started MP_HIDDEN, mp_threads_exited MP_HIDDEN;
 void mp_stats_collect(mp_totals_t *t) MP_HIDDEN;

@@ -5,13 +5,15 @@
  * snapshot for reporting.  Nothing here locks or allocates: a dump from a
  * signal handler calls it.
  *
- * Peak active bytes: each slow path (refill, flush) folds the change in its
- * class's bytes since the last fold into the thread's pending sum, and a
- * thread publishes that sum to one shared counter, raising the peak, once it
- * passes MP_PUBLISH_BYTES either way.  One shared atomic per slow path made
- * two threads bounce its cache line (churn-2t +14 %).  The peak is exact to
- * within, per thread, MP_PUBLISH_BYTES plus its bins' drift (two batches per
- * class).  Fallback blocks (>= 64 KiB) publish at once. */
+ * Peak active bytes: a thread's active bytes are what it took from the shared
+ * pools (refills, fresh blocks) less what it gave back (flushes), less what
+ * sits in its bins (at most two batches per class).  Refills and flushes add
+ * their batch's bytes to the thread's pending sum, published to one shared
+ * counter, raising the peak, once it passes MP_PUBLISH_BYTES either way.  No
+ * counter arithmetic on the way, and no shared atomic per refill (one such
+ * made two threads bounce its line: churn-2t +14 %).  The peak is exact to
+ * within, per thread, MP_PUBLISH_BYTES plus its bins.  Fallback blocks
+ * (>= 64 KiB) publish at once. */
 #include "internal.h"
 
 #include <string.h>
@@ -26,17 +28,6 @@ void mp_stats_add_active(int64_t delta)
                                                                 memory_order_relaxed,
                                                                 memory_order_relaxed))
         ;
-}
-
-void mp_stats_fold_class(mp_tcache_t *tc, unsigned cls)
-{
-    int64_t now = (int64_t)(mp_bin_allocs(tc, cls) - tc->bins[cls].frees) * mp_classes[cls].size;
-    tc->pending += now - tc->reported[cls];
-    tc->reported[cls] = now;
-    if (tc->pending >= MP_PUBLISH_BYTES || tc->pending <= -MP_PUBLISH_BYTES) {
-        mp_stats_add_active(tc->pending);
-        tc->pending = 0;
-    }
 }
 
 /* The most recent sizes over every thread, newest last: each thread's ring

@@ -99,6 +99,8 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
     if (batch) {
         bin->head = batch->next;
         bin->count = n - 1;
+        if (MP_STATS)
+            mp_stats_held(tc, (int64_t)n * mp_classes[cls].size);
         return batch;
     }
     mp_bump_t *bump = &tc->bump[cls];
@@ -118,6 +120,8 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
     void *p = bump->next;
     bump->next += mp_classes[cls].size;
     bump->fresh++;
+    if (MP_STATS)
+        mp_stats_held(tc, mp_classes[cls].size);
     return p;
 }
 
@@ -138,6 +142,8 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
         bin->head = NULL;
     }
     mp_gstack_push(&mp_class_stacks[cls], rest, bin->count - keep);
+    if (MP_STATS)
+        mp_stats_held(tc, -(int64_t)(bin->count - keep) * mp_classes[cls].size);
     bin->count = keep;
 }
 
@@ -200,8 +206,11 @@ void mp_tcache_give_back(mp_tcache_t *tc)
 {
     for (unsigned c = 1; c < mp_num_classes; c++) {
         mp_bin_t *bin = &tc->bins[c];
-        if (bin->head)
+        if (bin->head) {
             mp_gstack_push(&mp_class_stacks[c], bin->head, bin->count);
+            if (MP_STATS)
+                mp_stats_held(tc, -(int64_t)bin->count * mp_classes[c].size);
+        }
         bin->head = NULL;
         bin->count = 0;
     }
@@ -213,16 +222,11 @@ void mp_tcache_give_back(mp_tcache_t *tc)
 void mp_tcache_thread_exit(void *arg)
 {
     mp_tcache_t *tc = arg;
-    if (MP_STATS) { /* publish what this thread had not yet: the peak counter's drift */
-        for (unsigned c = 1; c < mp_num_classes; c++) {
-            int64_t now = (int64_t)(mp_bin_allocs(tc, c) - tc->bins[c].frees) * mp_classes[c].size;
-            tc->pending += now - tc->reported[c];
-            tc->reported[c] = now;
-        }
+    mp_tcache_give_back(tc);
+    if (MP_STATS) { /* publish what this thread had not yet */
         mp_stats_add_active(tc->pending);
         tc->pending = 0;
     }
-    mp_tcache_give_back(tc);
     for (unsigned c = 1; c < mp_num_classes; c++) {
         mp_bump_t *bump = &tc->bump[c];
         if (bump->next != bump->end) {

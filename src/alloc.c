@@ -106,6 +106,7 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     if (p) {
         bin->head = bin->head->next;
         bin->count--;
+        ((mp_block_t *)p)->link = 0; /* no longer free */
     } else {
         uint64_t fresh = tc->bump[cls].fresh;
         p = mp_tcache_refill(tc, cls);
@@ -316,6 +317,9 @@ void mp_free_generic(void *p)
     mp_large_info_t info;
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
     if (kind == MP_PTR_POOL) {
+        mp_block_t *blk = p;
+        if (blk->link == mp_free_mark(p))
+            mp_report_bad_pointer("free", p, MP_PTR_POOL); /* double free */
         if (MP_UNLIKELY(mp_limit_on()))
             mp_limit_release(mp_classes[cls].size);
         mp_tcache_t *tc = thread_cache();
@@ -329,9 +333,9 @@ void mp_free_generic(void *p)
             mp_bin_t *bin = &tc->bins[cls];
             if (bin->count >= mp_classes[cls].cache_limit) /* bin->limit is 0 under a cap */
                 mp_tcache_flush(tc, cls);
-            mp_block_t *b = p;
-            b->next = bin->head;
-            bin->head = b;
+            blk->link = mp_free_mark(p);
+            blk->next = bin->head;
+            bin->head = blk;
             bin->count++;
             if (MP_STATS)
                 bin->frees++;
@@ -365,8 +369,11 @@ static size_t usable_or_report(const char *func, const void *p)
     size_t usable;
     mp_large_info_t info;
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
-    if (kind == MP_PTR_POOL)
+    if (kind == MP_PTR_POOL) {
+        if (((const mp_block_t *)p)->link == mp_free_mark(p))
+            mp_report_bad_pointer(func, p, MP_PTR_POOL); /* a freed block */
         return mp_classes[cls].size;
+    }
     if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &usable))
         return usable;
     if (kind == MP_PTR_OUTSIDE && mp_large_lookup(p, &info))

@@ -3,9 +3,9 @@
  * malloc: size -> class (a table load for <= 1 KiB), pop the thread's bin.
  *   One unlikely branch (the bin is empty) leads to mp_malloc_generic.
  * free: one subtraction and compare says "ours", one pagemap load gives the
- *   class, a multiply checks p is a block start, push onto the bin.  One
- *   unlikely branch (foreign pointer, bad pointer, bin full, no cache) leads to
- *   mp_free_generic.
+ *   class, a multiply checks p is a block start, the free mark says it is not
+ *   free already, push onto the bin.  One unlikely branch (foreign pointer,
+ *   bad pointer, double free, bin full, no cache) leads to mp_free_generic.
  * No atomics, no locks, no initialisation test: before init, and on a thread
  * without a cache, every bin is empty and full, so both paths miss.
  * Each bin counts its allocations down (one decrement): the count is the
@@ -30,6 +30,7 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
             return mp_malloc_generic(n);
         bin->head = b->next;
         bin->count--;
+        b->link = 0; /* no longer free: clear the mark (same line as next) */
         if (MP_STATS)
             tc->recent[tc->recent_pos++] = (uint32_t)n; /* n <= 1 MiB here */
         return b;
@@ -47,9 +48,10 @@ static inline __attribute__((always_inline)) void mp_free(void *p)
         uintptr_t in_span = off - ((uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT);
         const mp_class_info_t *ci = &mp_classes[c];
         mp_bin_t *bin = &mp_tls_cache->bins[c];
+        mp_block_t *b = p;
         if (MP_LIKELY(bin->count < bin->limit && in_span < ci->span_bytes &&
-                      mp_class_divides(ci, in_span))) {
-            mp_block_t *b = p;
+                      mp_class_divides(ci, in_span) && b->link != mp_free_mark(p))) {
+            b->link = mp_free_mark(p);
             b->next = bin->head;
             bin->head = b;
             bin->count++;

@@ -159,6 +159,18 @@ mp_block_t *mp_gstack_pop(mp_gstack_t *s, unsigned *count) MP_HIDDEN;
 void mp_gstack_reset(mp_gstack_t *s) MP_HIDDEN;
 extern void (*mp_gstack_pop_window_hook)(void) MP_HIDDEN; /* tests only */
 
+/* A free block carries a mark in its second word: its own address xor the
+ * secret.  free() finding the mark already there has met a double free; a
+ * live block holds program data there, which matches with probability
+ * 2^-64.  A batch's first block on a global stack has its link in that word
+ * instead: a double free of exactly that block goes unseen. */
+extern uintptr_t mp_secret MP_HIDDEN; /* random per process, low 4 bits 0; init.c */
+
+static inline uintptr_t mp_free_mark(const void *p)
+{
+    return (uintptr_t)p ^ mp_secret;
+}
+
 /* ---- tcache.c: per-thread caches ------------------------------------------ */
 typedef struct mp_bin {
     mp_block_t *head;  /* LIFO free list of blocks freed earlier; owner thread only */

@@ -27,7 +27,6 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,19 +90,6 @@ static mp_pool_record_t *record_acquire(void)
 #define COUNT(p, field) atomic_fetch_add_explicit(&(p)->rec->field, 1, memory_order_relaxed)
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static uintptr_t secret(void)
-{
-    static uintptr_t s;
-    if (!s) {
-        const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-        uintptr_t v = 0x9E3779B97F4A7C15ull;
-        if (r)
-            memcpy(&v, r + 8, sizeof v);
-        s = (v | 2) & ~OUT_BIT; /* never 0, never with the handed-out bit */
-    }
-    return s;
-}
 
 static block_hdr_t *hdr_of(void *block)
 {
@@ -207,7 +193,7 @@ MP_EXPORT mpool_fixed_t *mpool_fixed_create(const struct mpool_fixed_config *cfg
     p->init = cfg->init;
     p->reset = cfg->reset;
     p->arg = cfg->arg;
-    p->tag = (uintptr_t)p ^ secret();
+    p->tag = (uintptr_t)p ^ mp_secret; /* the secret's low 4 bits are 0: OUT_BIT is free */
     pthread_mutex_init(&p->slab_lock, NULL);
     mp_gstack_reset(&p->free);
     p->rec = record_acquire();

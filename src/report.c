@@ -20,7 +20,7 @@ static const char *kind_text(mp_ptr_kind_t kind)
     case MP_PTR_OUTSIDE:
         return "not allocated by mpool, or already freed";
     case MP_PTR_POOL:
-        return "block already freed";
+        return "the block is already free: a double free or a use after free";
     }
     return "invalid pointer";
 }

@@ -150,7 +150,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
 /* A free from a thread without a cache (exiting, or bootstrapping). */
 void mp_tcache_free_uncached(void *p, unsigned cls)
 {
-    mp_block_t *b = p;
+    mp_block_t *b = p; /* a batch of one: its link word holds the stack's link, no mark */
     b->next = NULL;
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }

@@ -14,6 +14,8 @@
 #define _GNU_SOURCE 1
 #include "ptest.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -120,6 +122,59 @@ static void realloc_interior(void **bad)
     (void)launder(q);
 }
 
+static void double_free_small(void **bad)
+{
+    void *p = launder(malloc(48));
+    announce(bad, p);
+    free(p);
+    free(launder(p));
+}
+
+static void double_free_after_traffic(void **bad)
+{
+    void *p = launder(malloc(100)), *v[300];
+    announce(bad, p);
+    free(p);
+    for (int i = 0; i < 300; i++)
+        v[i] = launder(malloc(100 + (size_t)(i % 3) * 200));
+    for (int i = 0; i < 300; i++)
+        free(v[i]);
+    free(launder(p));
+}
+
+static void *free_it(void *p)
+{
+    free(p);
+    return NULL;
+}
+
+static void double_free_across_threads(void **bad)
+{
+    void *p = launder(malloc(200));
+    announce(bad, p);
+    free(p);
+    pthread_t t;
+    pthread_create(&t, NULL, free_it, launder(p));
+    pthread_join(t, NULL);
+}
+
+static void double_free_large(void **bad)
+{
+    void *p = launder(malloc(4 << 20));
+    announce(bad, p);
+    free(p);
+    free(launder(p));
+}
+
+static void realloc_freed(void **bad)
+{
+    void *p = launder(malloc(64));
+    announce(bad, p);
+    free(p);
+    void *q = realloc(launder(p), 300);
+    (void)launder(q);
+}
+
 struct mcase { const char *name; misuse_fn fn; };
 
 static const struct mcase cases[] = {
@@ -131,6 +186,11 @@ static const struct mcase cases[] = {
     { "free(p + 4096) of a 1 MiB block", free_interior_large },
     { "realloc(stack address, 100)", realloc_stack },
     { "realloc(p + 16, 200) of a 64-byte block", realloc_interior },
+    { "double free of a 48-byte block", double_free_small },
+    { "double free after 300 other allocations and frees", double_free_after_traffic },
+    { "double free, the second in another thread", double_free_across_threads },
+    { "double free of a 4 MiB (fallback) block", double_free_large },
+    { "realloc of a freed block", realloc_freed },
 };
 
 static void run_case(const struct mcase *c)

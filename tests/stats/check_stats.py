@@ -145,6 +145,14 @@ site = [l for l in load(pr)["leaks"] if l["stack"][0].startswith("resized_site+"
 check(sum(l["bytes"] for l in site) == 400000 and sum(l["blocks"] for l in site) == 2,
       f"resized site keeps 400000 bytes in 2 blocks: {site}")
 
+# --- MPOOL_LIMIT from the environment, on a real program -----------------------
+r = run(["/usr/bin/python3", "-c",
+         "try:\n    bytearray(64 << 20)\nexcept MemoryError:\n    print('refused')\n"
+         "x = bytearray(8 << 20)\nprint('ok', len(x))"],
+        {"MPOOL_LIMIT": "16M", "PYTHONMALLOC": "malloc"}, preload=True)
+check(r.returncode == 0 and r.stdout == "refused\nok 8388608\n",
+      f"MPOOL_LIMIT=16M: python3 refused 64 MiB and took 8 MiB: {r.stdout!r} {r.stderr[-300:]!r}")
+
 # --- bad paths and settings: one warning line, output and status unchanged ----
 def warned_once(env, what, needle):
     r = run(["/bin/bash", "-c", "echo hello; exit 7"], env, preload=True)
@@ -158,6 +166,7 @@ warned_once({"MPOOL_STATS_SIGNAL": "KILL"}, "uncatchable signal", "MPOOL_STATS_S
 warned_once({"MPOOL_STATS_SIGNAL": "NOPE"}, "unknown signal", "MPOOL_STATS_SIGNAL")
 warned_once({"MPOOL_PROF_SAMPLE": "lots"}, "bad sample", "MPOOL_PROF_SAMPLE")
 warned_once({"MPOOL_PROF": "maybe"}, "bad bool", "MPOOL_PROF")
+warned_once({"MPOOL_LIMIT": "lots"}, "bad limit", "MPOOL_LIMIT")
 
 # a symlink at the path is replaced, never written through
 target = os.path.join(tmp, "target.txt")

@@ -191,8 +191,9 @@ END_TEST
 /* Misuse: each of these must abort (Check asserts the signal). */
 START_TEST(free_of_a_stack_address_aborts)
 {
-    int x;
-    mp_free(&x);
+    char local[64];
+    memset(local, 0, sizeof local);
+    mp_free(local + 16);
 }
 END_TEST
 
@@ -214,6 +215,52 @@ START_TEST(double_free_of_a_fallback_block_aborts)
     void *p = mp_malloc(1 << 20);
     mp_free(p);
     mp_free(p);
+}
+END_TEST
+
+START_TEST(double_free_of_a_pooled_block_aborts)
+{
+    void *p = mp_malloc(48);
+    mp_free(p);
+    mp_free(p);
+}
+END_TEST
+
+START_TEST(double_free_after_other_traffic_aborts)
+{
+    void *p = mp_malloc(100), *v[300];
+    mp_free(p);
+    for (int i = 0; i < 300; i++) /* enough to flush batches to the global stack */
+        v[i] = mp_malloc(100 + (size_t)(i % 3) * 200);
+    for (int i = 0; i < 300; i++)
+        mp_free(v[i]);
+    mp_free(p);
+}
+END_TEST
+
+START_TEST(realloc_of_a_freed_block_aborts)
+{
+    void *p = mp_malloc(64);
+    mp_free(p);
+    mp_realloc(p, 200);
+}
+END_TEST
+
+START_TEST(usable_size_of_a_freed_block_aborts)
+{
+    void *p = mp_malloc(64);
+    mp_free(p);
+    mp_usable_size(p);
+}
+END_TEST
+
+START_TEST(a_reused_block_is_not_taken_for_a_double_free)
+{
+    for (int i = 0; i < 100000; i++) { /* the mark is cleared when a block is handed out */
+        void *p = mp_malloc((size_t)(i % 200));
+        memset(p, i, (size_t)(i % 200));
+        mp_free(p);
+    }
 }
 END_TEST
 
@@ -245,6 +292,7 @@ static Suite *suite(void)
     tcase_add_test(tc, calloc_zeroes_recycled_memory);
     tcase_add_test(tc, free_preserves_errno);
     tcase_add_test(tc, stats_count_what_happened);
+    tcase_add_test(tc, a_reused_block_is_not_taken_for_a_double_free);
     suite_add_tcase(s, tc);
     TCase *tm = tcase_create("misuse");
     tcase_add_test_raise_signal(tm, free_of_a_stack_address_aborts, SIGABRT);
@@ -252,6 +300,10 @@ static Suite *suite(void)
     tcase_add_test_raise_signal(tm, free_of_an_uncarved_region_address_aborts, SIGABRT);
     tcase_add_test_raise_signal(tm, double_free_of_a_fallback_block_aborts, SIGABRT);
     tcase_add_test_raise_signal(tm, realloc_of_an_interior_pointer_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tm, double_free_of_a_pooled_block_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tm, double_free_after_other_traffic_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tm, realloc_of_a_freed_block_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tm, usable_size_of_a_freed_block_aborts, SIGABRT);
     tcase_add_test_raise_signal(tm, usable_size_of_a_wild_pointer_aborts, SIGABRT);
     suite_add_tcase(s, tm);
     return s;

@@ -110,10 +110,8 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     } else {
         uint64_t fresh = tc->bump[cls].fresh;
         p = mp_tcache_refill(tc, cls);
-        if (p == NULL) { /* the region is full: jemalloc serves it instead */
-            bin->countdown++; /* not this class's allocation after all */
-            return fallback_alloc(tc, n, align, false, MP_NO_SITE, 0);
-        }
+        if (p == NULL) /* the region is full: jemalloc serves it, tagged with its class */
+            return fallback_alloc(tc, n, align, false, MP_NO_SITE, cls);
         *reused = tc->bump[cls].fresh == fresh;
     }
     return p;
@@ -159,20 +157,18 @@ enum { SAMPLE_NONE = 0, SAMPLE_TIME = 1, SAMPLE_PROF = 2 };
 
 /* Count this allocation in its class and decide whether it is sampled.  A
  * countdown at or below 0 on entry means the fast path already counted the
- * call (intervals are >= 1).  Under a cap the countdown is the gate, held at
- * 1, and sampling becomes a draw with the same probability.
+ * call (intervals are >= 1).
  *
  * A profiled call is served by the fallback, so its time says nothing about
  * a pooled allocation: the class's next allocation is timed instead (the
  * countdown is set to 1 to bring it here), with the same weight. */
-static int count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n, bool capped)
+static int count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n)
 {
     if (!MP_STATS || mp_tls_in_trace) {
         if (cls) {
             mp_bin_t *bin = &tc->bins[cls];
-            if (bin->countdown <= 0 || --bin->countdown <= 0 || capped)
-                mp_tcache_set_countdown(tc, cls, capped || mp_tls_in_trace ? 1
-                                                          : mp_tcache_interval(tc, cls));
+            if (bin->countdown <= 0 || --bin->countdown <= 0)
+                mp_tcache_set_countdown(tc, cls, mp_tls_in_trace ? 1 : mp_tcache_interval(tc, cls));
         }
         return SAMPLE_NONE;
     }
@@ -182,31 +178,18 @@ static int count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n, bool capped
     mp_bin_t *bin = &tc->bins[cls];
     bool due = bin->countdown <= 0 || --bin->countdown <= 0;
     uint64_t bit = (uint64_t)1 << cls;
-    if (!due && !capped && !(tc->time_next & bit))
+    if (!due)
         return SAMPLE_NONE; /* the common case: nothing more to decide */
     double w = mp_sample_weight(cls, n);
-    bool profile;
+    bool profile = mp_opt.prof;
     if (tc->time_next & bit) {
         /* the follow-up of a profiled call: timed; profiled too with the usual
          * probability, so profiling stays an independent draw per call */
         tc->time_next &= ~bit;
         profile = mp_opt.prof && draw(tc, w);
-        if (!profile) {
-            mp_tcache_set_countdown(tc, cls, capped ? 1 : mp_tcache_interval(tc, cls));
-            return SAMPLE_TIME;
-        }
-    } else if (capped) {
-        mp_tcache_set_countdown(tc, cls, 1);
-        if (!draw(tc, w))
-            return SAMPLE_NONE;
-        profile = mp_opt.prof;
-    } else if (!due) {
-        return SAMPLE_NONE;
-    } else {
-        profile = mp_opt.prof;
     }
     if (!profile || w <= 1) { /* timed; every call sampled: the profiled call itself */
-        mp_tcache_set_countdown(tc, cls, capped ? 1 : mp_tcache_interval(tc, cls));
+        mp_tcache_set_countdown(tc, cls, mp_tcache_interval(tc, cls));
         return SAMPLE_TIME | (profile ? SAMPLE_PROF : 0);
     }
     tc->time_next |= bit; /* a geometric countdown is memoryless: redrawn after */
@@ -222,8 +205,7 @@ static size_t cap_charge(unsigned cls, size_t n)
     return cls ? mp_classes[cls].size : n;
 }
 
-static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
-                            bool capped);
+static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero);
 
 /* The one path behind every miss: any size, any alignment (a power of two). */
 static void *alloc_aligned(size_t n, size_t align, bool zero)
@@ -235,13 +217,15 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
     mp_tcache_t *tc = thread_cache();
     unsigned cls = align <= MP_MIN_ALIGN ? mp_size_class(n) : mp_sizeclass_for_alignment(n, align);
     if (MP_LIKELY(!mp_limit_on()) || (tc == NULL && mp_tls_in_init))
-        return alloc_block(tc, cls, n, align, zero, false);
+        return alloc_block(tc, cls, n, align, zero);
     size_t charge = cap_charge(cls, n);
     if (!mp_limit_reserve(charge)) {
+        if (cls && tc && tc->bins[cls].countdown <= 0)
+            mp_tcache_uncount(tc, cls); /* the fast path counted it as the cap closed */
         errno = ENOMEM;
         return NULL;
     }
-    void *p = alloc_block(tc, cls, n, align, zero, true);
+    void *p = alloc_block(tc, cls, n, align, zero);
     if (p == NULL) {
         mp_limit_release(charge);
     } else if (cls == 0) {
@@ -252,8 +236,7 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
     return p;
 }
 
-static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
-                            bool capped)
+static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero)
 {
     if (MP_UNLIKELY(tc == NULL)) {
         if (mp_tls_in_init) {
@@ -267,13 +250,15 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
 
     if (MP_STATS && !mp_tls_in_trace)
         tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    int sample = count_and_sample(tc, cls, n, capped);
+    int sample = count_and_sample(tc, cls, n);
     if (MP_LIKELY(sample == SAMPLE_NONE)) {
         if (cls == 0)
             return fallback_alloc(tc, n, align, zero, MP_NO_SITE, 0);
         bool reused;
         void *p = class_alloc(tc, cls, n, align, &reused);
-        if (p && zero)
+        if (p == NULL)
+            mp_tcache_uncount(tc, cls); /* counted above, but nothing was handed out */
+        else if (zero)
             memset(p, 0, n);
         return p;
     }
@@ -292,6 +277,8 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         if (p && zero)
             memset(p, 0, n);
     }
+    if (p == NULL && cls)
+        mp_tcache_uncount(tc, cls);
     if (sample & SAMPLE_TIME) {
         uint64_t took = now_ns() - t0, cost = clock_cost_ns();
         double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(cls, n);

@@ -82,8 +82,8 @@ static void init_once(void)
     mp_thread_key = key;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     mp_dump_init();
-    if (mp_opt.limit)
-        mp_limit_set(mp_opt.limit);
+    if (mp_opt.limit && mp_limit_set(mp_opt.limit) != 0)
+        mp_warn("MPOOL_LIMIT needs the counters; this -Dstats=false build ignores it");
 }
 
 bool mp_init(void)

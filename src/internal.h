@@ -193,6 +193,7 @@ typedef struct mp_tcache {
     uint8_t recent_pos;             /* next slot of recent[]; wraps at 256 by itself */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
     uint64_t alloc_base[MP_NUM_CLASSES]; /* allocs + countdown, per class (owner only) */
+    _Atomic uint32_t count_seq;     /* odd while the owner resets a countdown */
     int64_t pending;                /* bytes taken in (refills) less given back (flushes)
                                      * not yet published to mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */
@@ -220,14 +221,27 @@ void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
 void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
 void mp_tcache_set_gates(bool open) MP_HIDDEN; /* open or close every cache's fast paths */
 void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls) MP_HIDDEN;
+void mp_tcache_uncount(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls) MP_HIDDEN; /* the next one, >= 1 */
 
 /* Allocations of class cls by caches that used tc: kept as a countdown on the
- * fast path, so one decrement both counts and gates. */
+ * fast path, so one decrement both counts and samples.  Another thread reads
+ * the pair under the cache's sequence count (the owner changes both only on
+ * the slow path); the retries are bounded, so a dump in a signal handler that
+ * interrupted the owner mid-reset cannot spin forever. */
 static inline uint64_t mp_bin_allocs(const mp_tcache_t *tc, unsigned cls)
 {
-    int64_t left = __atomic_load_n(&tc->bins[cls].countdown, __ATOMIC_RELAXED);
-    return __atomic_load_n(&tc->alloc_base[cls], __ATOMIC_RELAXED) - (uint64_t)left;
+    uint64_t allocs = 0;
+    for (int tries = 0; tries < 4096; tries++) {
+        uint32_t s1 = atomic_load_explicit((_Atomic uint32_t *)&tc->count_seq, memory_order_acquire);
+        int64_t left = __atomic_load_n(&tc->bins[cls].countdown, __ATOMIC_RELAXED);
+        allocs = __atomic_load_n(&tc->alloc_base[cls], __ATOMIC_RELAXED) - (uint64_t)left;
+        atomic_thread_fence(memory_order_acquire);
+        if (!(s1 & 1) &&
+            s1 == atomic_load_explicit((_Atomic uint32_t *)&tc->count_seq, memory_order_relaxed))
+            break;
+    }
+    return allocs;
 }
 void mp_tcache_fork_prepare(void) MP_HIDDEN;
 void mp_tcache_fork_parent(void) MP_HIDDEN;

@@ -7,10 +7,10 @@
  * So freeing makes room at once.
  *
  * While a cap is set the fast paths are closed in every thread cache (bin
- * limits of 0 send free to the slow path at once; each bin's allocation
- * countdown, held at 1, sends malloc there -- in another thread from when its
- * countdown next runs out), and the slow paths count held bytes exactly with
- * one atomic add per call.  Without a cap nothing here runs. */
+ * limits of 0, which malloc's and free's fast paths both test), and the slow
+ * paths count held bytes exactly with one atomic add per call.  Without a
+ * cap nothing here runs.  The counters-off build cannot start the count (it
+ * keeps no free counts) and refuses a cap with ENOTSUP. */
 #include "internal.h"
 
 #include <errno.h>
@@ -42,14 +42,19 @@ size_t mp_limit_held(void)
 
 int mp_limit_set(size_t bytes)
 {
+    if (!MP_STATS && bytes) { /* no free counts: nothing to start the held bytes from */
+        errno = ENOTSUP;
+        return -1;
+    }
     mp_init();
     size_t was = atomic_exchange(&mp_limit_bytes, bytes);
+    mp_tcache_set_gates(bytes == 0);
     if (bytes && !was) {
-        /* start from what is held now: blocks freed later were counted */
+        /* start from what is held now, gates closed: every later allocation
+         * is charged, every block freed later was counted here or charged */
         mp_totals_t t;
         mp_stats_collect(&t);
         atomic_store(&held, (int64_t)t.active_bytes);
     }
-    mp_tcache_set_gates(bytes == 0);
     return 0;
 }

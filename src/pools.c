@@ -106,17 +106,51 @@ static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct tim
     return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
 }
 
-/* Make a slab of up to want blocks (already counted in made); returns one
- * block handed out, the rest free.  NULL + ENOMEM. */
-static void *make_slab(mpool_fixed_t *p, size_t want)
+/* Make a slab of want blocks (already counted in made), or of one block if
+ * the region is full (*made_n says which); returns one block handed out, the
+ * rest free.  NULL + ENOMEM. */
+/* A get gave up capacity it had reserved: a waiter may have seen the pool
+ * full meanwhile, and only a put would wake it. */
+static void wake_waiter(mpool_fixed_t *p)
 {
-    slab_t *s = mp_malloc(sizeof(slab_t) + want * p->stride);
+    if (atomic_load(&p->waiters)) {
+        atomic_fetch_add(&p->seq, 1);
+        futex(&p->seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+    }
+}
+
+/* Slab memory: never sampled (a sampled block would come from the fallback,
+ * where only a slab's start is a known block).  A slab that still lands
+ * outside the region (the region is full) must hold a single block. */
+static slab_t *slab_alloc(size_t bytes)
+{
+    int was = mp_tls_in_trace;
+    mp_tls_in_trace = 1;
+    slab_t *s = mp_malloc(bytes);
+    mp_tls_in_trace = was;
+    return s;
+}
+
+static void *make_slab(mpool_fixed_t *p, size_t want, size_t *made_n)
+{
+    slab_t *s = slab_alloc(sizeof(slab_t) + want * p->stride);
+    unsigned cls;
+    if (s && want > 1 && mp_segment_classify(s, &cls) != MP_PTR_POOL) {
+        mp_free(s); /* outside the region: one block per slab instead */
+        atomic_fetch_sub(&p->made, want - 1);
+        want = 1;
+        wake_waiter(p);
+        s = slab_alloc(sizeof(slab_t) + p->stride);
+    }
     if (s == NULL) {
         atomic_fetch_sub(&p->made, want);
+        wake_waiter(p);
         errno = ENOMEM;
         return NULL;
     }
     s->blocks = want;
+    if (made_n)
+        *made_n = want;
     char *first = (char *)(s + 1);
     for (size_t i = 0; i < want; i++) {
         block_hdr_t *h = (block_hdr_t *)(first + i * p->stride);
@@ -164,7 +198,7 @@ static void *take(mpool_fixed_t *p)
         if (p->capacity && want > p->capacity - made)
             want = p->capacity - made;
     } while (!atomic_compare_exchange_weak(&p->made, &made, made + want));
-    return make_slab(p, want);
+    return make_slab(p, want, NULL);
 }
 
 /* ---- the API ------------------------------------------------------------------------ */
@@ -206,7 +240,7 @@ MP_EXPORT mpool_fixed_t *mpool_fixed_create(const struct mpool_fixed_config *cfg
     for (size_t done = 0; done < cfg->prealloc;) {
         size_t want = cfg->prealloc - done < p->per_slab ? cfg->prealloc - done : p->per_slab;
         atomic_fetch_add(&p->made, want);
-        void *b = make_slab(p, want);
+        void *b = make_slab(p, want, &want); /* may make fewer (region full) */
         if (b == NULL) {
             mpool_fixed_destroy(p);
             errno = ENOMEM;
@@ -318,10 +352,7 @@ MP_EXPORT void mpool_fixed_put(mpool_fixed_t *p, void *block)
     h->node.next = NULL;
     mp_gstack_push(&p->free, &h->node, 1);
     COUNT(p, puts);
-    if (atomic_load(&p->waiters)) { /* seq_cst: pairs with the waiter's register-then-look */
-        atomic_fetch_add(&p->seq, 1);
-        futex(&p->seq, FUTEX_WAKE_PRIVATE, 1, NULL);
-    }
+    wake_waiter(p); /* seq_cst: pairs with the waiter's register-then-look */
 }
 
 MP_EXPORT size_t mpool_fixed_capacity(const mpool_fixed_t *p)

@@ -99,6 +99,8 @@ void mp_stats_collect(mp_totals_t *t)
     for (unsigned c = 1; c < mp_num_classes; c++) {
         if (t->class_fresh[c] > t->class_allocs[c]) /* a racing read */
             t->class_fresh[c] = t->class_allocs[c];
+        if (t->class_frees[c] > t->class_allocs[c]) /* frees read after allocs moved on */
+            t->class_frees[c] = t->class_allocs[c];
         t->allocs += t->class_allocs[c];
         t->frees += t->class_frees[c];
         t->reuses += t->class_allocs[c] - t->class_fresh[c];

@@ -76,8 +76,8 @@ mp_tcache_t *mp_tcache_for_thread(void)
     bool open = !mp_limit_on();
     for (unsigned c = 1; c < mp_num_classes; c++) {
         tc->bins[c].limit = open ? mp_classes[c].cache_limit : 0;
-        if (tc->bins[c].countdown <= 0 || !open) /* new (0), or a cap is set */
-            mp_tcache_set_countdown(tc, c, open ? mp_tcache_interval(tc, c) : 1);
+        if (tc->bins[c].countdown <= 0) /* a new cache */
+            mp_tcache_set_countdown(tc, c, mp_tcache_interval(tc, c));
     }
     atomic_store_explicit(&tc->in_use, 1, memory_order_relaxed);
     mp_tls_cache = tc;
@@ -159,8 +159,23 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
  * class's allocs) as it was.  Owner thread only. */
 void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls)
 {
-    tc->alloc_base[cls] += (uint64_t)(calls - tc->bins[cls].countdown);
-    tc->bins[cls].countdown = calls;
+    uint32_t seq = atomic_load_explicit(&tc->count_seq, memory_order_relaxed);
+    atomic_store_explicit(&tc->count_seq, seq + 1, memory_order_relaxed); /* odd: resetting */
+    atomic_thread_fence(memory_order_release);
+    __atomic_store_n(&tc->alloc_base[cls], tc->alloc_base[cls] + (uint64_t)(calls - tc->bins[cls].countdown),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&tc->bins[cls].countdown, calls, __ATOMIC_RELAXED);
+    atomic_store_explicit(&tc->count_seq, seq + 2, memory_order_release);
+}
+
+/* Take back one counted allocation of class cls that handed nothing out. */
+void mp_tcache_uncount(mp_tcache_t *tc, unsigned cls)
+{
+    uint32_t seq = atomic_load_explicit(&tc->count_seq, memory_order_relaxed);
+    atomic_store_explicit(&tc->count_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    __atomic_store_n(&tc->alloc_base[cls], tc->alloc_base[cls] - 1, __ATOMIC_RELAXED);
+    atomic_store_explicit(&tc->count_seq, seq + 2, memory_order_release);
 }
 
 /* The next countdown of class cls: geometric with mean mp_sample_weight, so
@@ -181,10 +196,9 @@ int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls)
 }
 
 /* Open or close the fast paths of every cache (the memory cap).  Closed:
- * every bin's limit is 0, so free misses at once.  malloc's gate is each
- * bin's countdown, which only its owner may move (it also counts): another
- * thread's malloc fast path closes when that countdown next runs out, and
- * from then on the slow path keeps it at 1 while a cap is set. */
+ * every bin's limit is 0, which both fast paths test, so malloc and free in
+ * every thread take the slow path from the next call on.  The store races
+ * only with the owner's reads of the limit. */
 void mp_tcache_set_gates(bool open)
 {
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
@@ -194,10 +208,6 @@ void mp_tcache_set_gates(bool open)
             __atomic_store_n(&tc->bins[c].limit, open ? mp_classes[c].cache_limit : 0,
                              __ATOMIC_RELAXED);
     }
-    mp_tcache_t *own = mp_tls_cache; /* the caller's own gate closes now */
-    if (!open && own != &mp_tcache_empty)
-        for (unsigned c = 1; c < mp_num_classes; c++)
-            mp_tcache_set_countdown(own, c, 1);
 }
 
 /* Hand every block in tc's bins to the global stacks, where any thread can

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 START_TEST(allocations_past_the_cap_fail_and_freeing_makes_room)
 {
@@ -97,6 +99,53 @@ START_TEST(the_cap_holds_across_threads)
 }
 END_TEST
 
+/* A cap set while another thread allocates: that thread's mallocs are
+ * charged from the next call on, so malloc/free pairs leave held unchanged. */
+static _Atomic int go, stop;
+static void *pairs_forever(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&go))
+        ;
+    while (!atomic_load(&stop))
+        mpool_free(mpool_malloc(16));
+    return NULL;
+}
+
+START_TEST(a_cap_set_while_threads_allocate_does_not_drift)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, pairs_forever, NULL);
+    mpool_free(mpool_malloc(16));
+    atomic_store(&go, 1);
+    usleep(20000);
+    mpool_set_limit(64 << 20);
+    size_t before = mpool_held_bytes();
+    usleep(100000); /* tens of thousands of pairs */
+    atomic_store(&stop, 1);
+    pthread_join(t, NULL);
+    size_t after = mpool_held_bytes();
+    ck_assert_msg(after + 64 >= before && after <= before + 64,
+                  "held drifted from %zu to %zu", before, after);
+    mpool_set_limit(0);
+}
+END_TEST
+
+START_TEST(refused_allocations_are_not_counted)
+{
+    struct mpool_stats a, b;
+    mpool_free(mpool_malloc(32)); /* a warm bin */
+    mpool_stats_get(&a);
+    mpool_set_limit(1);
+    for (int i = 0; i < 10000; i++)
+        ck_assert_ptr_null(mpool_malloc(32));
+    mpool_set_limit(0);
+    mpool_stats_get(&b);
+    ck_assert_uint_eq(b.allocs - a.allocs, 0);
+    ck_assert_uint_eq(b.active_blocks, a.active_blocks);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("limit");
@@ -105,6 +154,8 @@ static Suite *suite(void)
     tcase_add_test(tc, allocations_past_the_cap_fail_and_freeing_makes_room);
     tcase_add_test(tc, realloc_under_the_cap);
     tcase_add_test(tc, the_cap_holds_across_threads);
+    tcase_add_test(tc, a_cap_set_while_threads_allocate_does_not_drift);
+    tcase_add_test(tc, refused_allocations_are_not_counted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,7 +13,7 @@
  * the slow path, to be timed and profiled.  A bin limit of 0 (a memory cap)
  * closes both paths: the cap is counted on the slow paths.
  * Counters (MP_STATS): per-class frees and the last MP_RECENT sizes.
- * Budget: 31 instructions for malloc and 45 for free, checks included (see
+ * Budget: 28 instructions for malloc and 45 for free, checks included (see
  * docs/PERFORMANCE.md for the counted disassembly). */
 #ifndef MPOOL_ALLOC_H
 #define MPOOL_ALLOC_H

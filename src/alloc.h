@@ -41,7 +41,7 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
     mp_block_t *b = bin->head;
     /* limit 0: a memory cap is set (or this is the empty cache); any thread
      * may close that gate, and it takes effect at once */
-    if (MP_LIKELY(b != NULL && bin->limit != 0)) {
+    if (MP_LIKELY(b != NULL && __atomic_load_n(&bin->limit, __ATOMIC_RELAXED) != 0)) {
         /* counts the allocation; at 0 the call is sampled */
         if (MP_STATS && MP_UNLIKELY(mp_count_down(&bin->countdown)))
             return mp_malloc_generic(n);
@@ -66,7 +66,8 @@ static inline __attribute__((always_inline)) void mp_free(void *p)
         const mp_class_info_t *ci = &mp_classes[c];
         mp_bin_t *bin = &mp_tls_cache->bins[c];
         mp_block_t *b = p;
-        if (MP_LIKELY(bin->count < bin->limit && in_span < ci->span_bytes &&
+        if (MP_LIKELY(bin->count < __atomic_load_n(&bin->limit, __ATOMIC_RELAXED) &&
+                      in_span < ci->span_bytes &&
                       mp_class_divides(ci, in_span) && b->link != mp_free_mark(p))) {
             b->link = mp_free_mark(p);
             b->next = bin->head;

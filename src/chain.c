@@ -97,6 +97,8 @@ MP_EXPORT ssize_t mpool_chain_read(mpool_chain_t *c, void *dst, size_t n)
     size_t avail = atomic_load_explicit(&c->len, memory_order_acquire);
     if (n > avail)
         n = avail;
+    if (n == 0)
+        return 0; /* nothing published: the head may not even be set yet */
     if (n > SSIZE_MAX)
         n = SSIZE_MAX;
     char *d = dst;

@@ -35,7 +35,7 @@ void mp_stats_add_active(int64_t delta)
  * others entirely.  A ring's index wraps, so a cache's filled slots are
  * min(its allocations, 256), counted once per cache.  Called under the dump
  * lock (stats_dump.c), which owns the static scratch. */
-unsigned mp_stats_recent(uint32_t *out, unsigned cap)
+MP_RACY_READER unsigned mp_stats_recent(uint32_t *out, unsigned cap)
 {
     enum { MAX_CACHES = 4096 }; /* caches past this many are left out */
     static uint16_t filled[MAX_CACHES];
@@ -71,7 +71,7 @@ unsigned mp_stats_recent(uint32_t *out, unsigned cap)
     return n;
 }
 
-void mp_stats_collect(mp_totals_t *t)
+MP_RACY_READER void mp_stats_collect(mp_totals_t *t)
 {
     memset(t, 0, sizeof *t);
     double alloc_ns = 0, reuse_ns = 0;

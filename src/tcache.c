@@ -75,7 +75,7 @@ mp_tcache_t *mp_tcache_for_thread(void)
         return NULL;
     bool open = !mp_limit_on();
     for (unsigned c = 1; c < mp_num_classes; c++) {
-        tc->bins[c].limit = open ? mp_classes[c].cache_limit : 0;
+        __atomic_store_n(&tc->bins[c].limit, open ? mp_classes[c].cache_limit : 0, __ATOMIC_RELAXED);
         if (tc->bins[c].countdown <= 0) /* a new cache */
             mp_tcache_set_countdown(tc, c, mp_tcache_interval(tc, c));
     }

@@ -144,12 +144,7 @@ static uint64_t clock_cost_ns(void)
 /* true with probability 1/w (w >= 1) */
 static bool draw(mp_tcache_t *tc, double w)
 {
-    uint64_t x = tc->rng ? tc->rng : (uintptr_t)tc | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    tc->rng = x;
-    return (double)(x >> 11) < 9007199254740992.0 / w;
+    return mp_tcache_uniform(tc) * w < 1.0;
 }
 
 /* What a sampled call does: time it, profile it, or both. */

@@ -233,6 +233,7 @@ void mp_tcache_set_gates(bool open) MP_HIDDEN; /* open or close every cache's fa
 void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls) MP_HIDDEN;
 void mp_tcache_uncount(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls) MP_HIDDEN; /* the next one, >= 1 */
+double mp_tcache_uniform(mp_tcache_t *tc) MP_HIDDEN; /* in (0, 1), owner only */
 
 /* Allocations of class cls by caches that used tc: kept as a countdown on the
  * fast path, so one decrement both counts and samples.  Another thread reads

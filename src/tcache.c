@@ -178,6 +178,17 @@ void mp_tcache_uncount(mp_tcache_t *tc, unsigned cls)
     atomic_store_explicit(&tc->count_seq, seq + 2, memory_order_release);
 }
 
+/* A uniform draw in (0, 1) from the cache's xorshift state (owner only). */
+double mp_tcache_uniform(mp_tcache_t *tc)
+{
+    uint64_t x = tc->rng ? tc->rng : (uintptr_t)tc | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tc->rng = x;
+    return ((double)(x >> 11) + 0.5) / 9007199254740992.0;
+}
+
 /* The next countdown of class cls: geometric with mean mp_sample_weight, so
  * every allocation of the class is sampled with the same probability. */
 int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls)
@@ -185,12 +196,7 @@ int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls)
     double mean = mp_sample_weight(cls, 0);
     if (mean <= 1)
         return 1;
-    uint64_t x = tc->rng ? tc->rng : (uintptr_t)tc | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    tc->rng = x;
-    double u = ((double)(x >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    double u = mp_tcache_uniform(tc);
     double k = __builtin_log(u) / __builtin_log1p(-1.0 / mean);
     return k < 1 ? 1 : k > 1e15 ? (int64_t)1e15 : (int64_t)k + 1;
 }

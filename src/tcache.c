@@ -155,27 +155,29 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
 
-/* Set a class's countdown to `calls`, keeping alloc_base - countdown (the
- * class's allocs) as it was.  Owner thread only. */
-void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls)
+/* Change a class's countdown and alloc_base (allocs = alloc_base - countdown)
+ * under the cache's sequence count, so another thread never reads a pair
+ * from two different moments.  Owner thread only, slow path only. */
+static void set_count_pair(mp_tcache_t *tc, unsigned cls, uint64_t base, int64_t countdown)
 {
     uint32_t seq = atomic_load_explicit(&tc->count_seq, memory_order_relaxed);
-    atomic_store_explicit(&tc->count_seq, seq + 1, memory_order_relaxed); /* odd: resetting */
+    atomic_store_explicit(&tc->count_seq, seq + 1, memory_order_relaxed); /* odd: changing */
     atomic_thread_fence(memory_order_release);
-    __atomic_store_n(&tc->alloc_base[cls], tc->alloc_base[cls] + (uint64_t)(calls - tc->bins[cls].countdown),
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&tc->bins[cls].countdown, calls, __ATOMIC_RELAXED);
+    __atomic_store_n(&tc->alloc_base[cls], base, __ATOMIC_RELAXED);
+    __atomic_store_n(&tc->bins[cls].countdown, countdown, __ATOMIC_RELAXED);
     atomic_store_explicit(&tc->count_seq, seq + 2, memory_order_release);
+}
+
+/* Set a class's countdown to `calls`, keeping its allocs as they were. */
+void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls)
+{
+    set_count_pair(tc, cls, tc->alloc_base[cls] + (uint64_t)(calls - tc->bins[cls].countdown), calls);
 }
 
 /* Take back one counted allocation of class cls that handed nothing out. */
 void mp_tcache_uncount(mp_tcache_t *tc, unsigned cls)
 {
-    uint32_t seq = atomic_load_explicit(&tc->count_seq, memory_order_relaxed);
-    atomic_store_explicit(&tc->count_seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    __atomic_store_n(&tc->alloc_base[cls], tc->alloc_base[cls] - 1, __ATOMIC_RELAXED);
-    atomic_store_explicit(&tc->count_seq, seq + 2, memory_order_release);
+    set_count_pair(tc, cls, tc->alloc_base[cls] - 1, tc->bins[cls].countdown);
 }
 
 /* A uniform draw in (0, 1) from the cache's xorshift state (owner only). */

@@ -147,27 +147,15 @@ static bool registry_take(uintptr_t p, mp_large_info_t *info, bool remove)
     return found;
 }
 
-static void registry_set_usable(uintptr_t p, size_t usable, size_t requested)
-{
-    uint64_t h = hash_ptr(p);
-    shard_t *s = shard_of(h);
-    pthread_mutex_lock(&s->lock);
-    size_t i = probe(s, p, h, false);
-    if (s->slots[i].ptr == p) {
-        s->slots[i].info.usable = usable;
-        s->slots[i].info.requested = requested;
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
-static void registry_set_sampled(uintptr_t p, size_t sampled)
+/* Replace what the registry knows of the live block p. */
+static void registry_update(uintptr_t p, const mp_large_info_t *info)
 {
     uint64_t h = hash_ptr(p);
     shard_t *s = shard_of(h);
     pthread_mutex_lock(&s->lock);
     size_t i = probe(s, p, h, false);
     if (s->slots[i].ptr == p)
-        s->slots[i].info.sampled = sampled;
+        s->slots[i].info = *info;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -270,22 +258,22 @@ void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t 
     signal_guard_t g;
     guard_begin(&g);
     size_t nu = xallocx(p, n, 0, flags);
-    if (nu >= n)
-        registry_set_usable((uintptr_t)p, nu, n);
-    guard_end(&g);
     if (nu >= n) {
         *now = *old;
         now->usable = nu;
         now->requested = n;
-        return p;
+        registry_update((uintptr_t)p, now);
     }
+    guard_end(&g);
+    if (nu >= n)
+        return p;
     void *q = mp_large_alloc(n, 0, false, old->site, old->cls, now);
     if (q == NULL)
         return NULL;
-    now->sampled = old->sampled; /* the site keeps what it was credited */
     if (old->site != MP_NO_SITE) {
+        now->sampled = old->sampled; /* the site keeps what it was credited */
         guard_begin(&g);
-        registry_set_sampled((uintptr_t)q, old->sampled);
+        registry_update((uintptr_t)q, now);
         guard_end(&g);
     }
     memcpy(q, p, old->usable < n ? old->usable : n);

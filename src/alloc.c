@@ -32,6 +32,31 @@ static mp_tcache_t *thread_cache(void)
 
 /* ---- accounting of fallback blocks ---------------------------------------- */
 
+/* The fallback's counters: on the thread's cache, or (tc NULL: a thread
+ * without a cache) on the shared atomics; and the active bytes. */
+static void count_fallback(mp_tcache_t *tc, uint64_t allocs, uint64_t frees, size_t in, size_t out)
+{
+    if (tc) {
+        tc->fallback_allocs += allocs;
+        tc->fallback_frees += frees;
+        tc->fallback_bytes_in += in;
+        tc->fallback_bytes_out += out;
+    } else {
+        atomic_fetch_add_explicit(&mp_shared.fallback_allocs, allocs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_frees, frees, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, in, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, out, memory_order_relaxed);
+    }
+    mp_stats_add_active((int64_t)in - (int64_t)out);
+}
+
+/* A pooled block freed by a thread without a cache. */
+static void count_uncached_class_free(unsigned cls)
+{
+    atomic_fetch_add_explicit(&mp_shared.class_frees[cls], 1, memory_order_relaxed);
+    mp_stats_add_active(-(int64_t)mp_classes[cls].size);
+}
+
 static void count_alloc_of(mp_tcache_t *tc, const mp_large_info_t *info)
 {
     if (!MP_STATS)
@@ -39,14 +64,8 @@ static void count_alloc_of(mp_tcache_t *tc, const mp_large_info_t *info)
     if (info->cls) { /* a sampled pool request: counted in its class (by its countdown), never a reuse */
         tc->bump[info->cls].fresh++;
         mp_stats_held(tc, mp_classes[info->cls].size);
-    } else if (tc) {
-        tc->fallback_allocs++;
-        tc->fallback_bytes_in += info->usable;
-        mp_stats_add_active((int64_t)info->usable);
     } else {
-        atomic_fetch_add_explicit(&mp_shared.fallback_allocs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, info->usable, memory_order_relaxed);
-        mp_stats_add_active((int64_t)info->usable);
+        count_fallback(tc, 1, 0, info->usable, 0);
     }
 }
 
@@ -54,28 +73,18 @@ static void count_free_of(const mp_large_info_t *info)
 {
     if (!MP_STATS)
         return;
-    mp_tcache_t *tc = mp_tls_cache;
-    bool cached = tc != &mp_tcache_empty;
+    mp_tcache_t *tc = mp_tls_cache != &mp_tcache_empty ? mp_tls_cache : NULL;
     if (info->site != MP_NO_SITE) {
         double w = mp_sample_weight(info->cls, info->sampled);
         mp_trace_account(info->site, -w * (double)info->sampled, -w); /* what it was credited */
     }
-    if (info->cls) {
-        if (cached) {
-            tc->bins[info->cls].frees++;
-            mp_stats_held(tc, -(int64_t)mp_classes[info->cls].size);
-        } else {
-            atomic_fetch_add_explicit(&mp_shared.class_frees[info->cls], 1, memory_order_relaxed);
-            mp_stats_add_active(-(int64_t)mp_classes[info->cls].size);
-        }
-    } else if (cached) {
-        tc->fallback_frees++;
-        tc->fallback_bytes_out += info->usable;
-        mp_stats_add_active(-(int64_t)info->usable);
+    if (info->cls && tc) {
+        tc->bins[info->cls].frees++;
+        mp_stats_held(tc, -(int64_t)mp_classes[info->cls].size);
+    } else if (info->cls) {
+        count_uncached_class_free(info->cls);
     } else {
-        atomic_fetch_add_explicit(&mp_shared.fallback_frees, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, info->usable, memory_order_relaxed);
-        mp_stats_add_active(-(int64_t)info->usable);
+        count_fallback(tc, 0, 1, 0, info->usable);
     }
 }
 
@@ -307,10 +316,8 @@ void mp_free_generic(void *p)
         mp_tcache_t *tc = thread_cache();
         if (tc == NULL) {
             mp_tcache_free_uncached(p, cls);
-            if (MP_STATS) {
-                atomic_fetch_add_explicit(&mp_shared.class_frees[cls], 1, memory_order_relaxed);
-                mp_stats_add_active(-(int64_t)mp_classes[cls].size);
-            }
+            if (MP_STATS)
+                count_uncached_class_free(cls);
         } else {
             mp_bin_t *bin = &tc->bins[cls];
             if (bin->count >= mp_classes[cls].cache_limit) /* bin->limit is 0 under a cap */
@@ -398,17 +405,8 @@ void *mp_realloc(void *p, size_t n)
             else
                 mp_limit_release(was.usable + grow - now.usable);
         }
-        if (q && MP_STATS) {
-            mp_tcache_t *tc = thread_cache();
-            if (tc) {
-                tc->fallback_bytes_in += now.usable;
-                tc->fallback_bytes_out += was.usable;
-            } else {
-                atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, now.usable, memory_order_relaxed);
-                atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, was.usable, memory_order_relaxed);
-            }
-            mp_stats_add_active((int64_t)now.usable - (int64_t)was.usable);
-        }
+        if (q && MP_STATS)
+            count_fallback(thread_cache(), 0, 0, now.usable, was.usable);
         return q;
     }
     void *q = mp_malloc(n);

@@ -158,24 +158,41 @@ void mp_emit_end(mp_emitter_t *e)
     }
 }
 
-void mp_emit_object_begin(mp_emitter_t *e, const char *key, const char *title)
+/* TEXT: a blank line, then a title at the current indentation. */
+static void text_heading(mp_emitter_t *e, const char *title)
+{
+    put(e, "\n", 1);
+    text_line_start(e);
+    putf(e, "%s\n", title);
+}
+
+/* An object or a list: JSON brackets, or an indented TEXT section. */
+static void section_begin(mp_emitter_t *e, const char *key, const char *title, char bracket)
 {
     if (e->mode == MP_EMIT_JSON) {
-        json_open(e, key, '{');
+        json_open(e, key, bracket);
     } else {
-        put(e, "\n", 1);
-        text_line_start(e);
-        putf(e, "%s\n", title);
+        text_heading(e, title);
         e->text_indent += 2;
     }
 }
 
-void mp_emit_object_end(mp_emitter_t *e)
+static void section_end(mp_emitter_t *e, char bracket)
 {
     if (e->mode == MP_EMIT_JSON)
-        json_close(e, '}');
+        json_close(e, bracket);
     else
         e->text_indent -= 2;
+}
+
+void mp_emit_object_begin(mp_emitter_t *e, const char *key, const char *title)
+{
+    section_begin(e, key, title, '{');
+}
+
+void mp_emit_object_end(mp_emitter_t *e)
+{
+    section_end(e, '}');
 }
 
 void mp_emit_u64(mp_emitter_t *e, const char *key, const char *label, uint64_t v)
@@ -211,9 +228,9 @@ void mp_emit_u32_array(mp_emitter_t *e, const char *key, const char *label, cons
         put(e, "]", 1);
         return;
     }
-    put(e, "\n", 1);
-    text_line_start(e);
-    putf(e, "%s (%u, oldest first)\n", label, n);
+    char heading[128];
+    mp_fmt(heading, sizeof heading, "%s (%u, oldest first)", label, n);
+    text_heading(e, heading);
     for (unsigned i = 0; i < n; i += 12) {
         text_line_start(e);
         put(e, "  ", 2);
@@ -238,9 +255,7 @@ void mp_emit_table_begin(mp_emitter_t *e, const char *key, const char *title,
         json_open(e, key, '[');
         return;
     }
-    put(e, "\n", 1);
-    text_line_start(e);
-    putf(e, "%s\n", title);
+    text_heading(e, title);
     text_line_start(e);
     for (unsigned i = 0; i < ncols; i++)
         text_cell(e, cols[i].label, cols[i].width);
@@ -278,14 +293,7 @@ void mp_emit_table_end(mp_emitter_t *e)
 
 void mp_emit_list_begin(mp_emitter_t *e, const char *key, const char *title)
 {
-    if (e->mode == MP_EMIT_JSON) {
-        json_open(e, key, '[');
-    } else {
-        put(e, "\n", 1);
-        text_line_start(e);
-        putf(e, "%s\n", title);
-        e->text_indent += 2;
-    }
+    section_begin(e, key, title, '[');
 }
 
 void mp_emit_item_begin(mp_emitter_t *e)
@@ -304,11 +312,7 @@ void mp_emit_item_end(mp_emitter_t *e)
 
 void mp_emit_list_end(mp_emitter_t *e)
 {
-    if (e->mode == MP_EMIT_JSON) {
-        json_close(e, ']');
-    } else {
-        e->text_indent -= 2;
-    }
+    section_end(e, ']');
 }
 
 void mp_emit_str_array(mp_emitter_t *e, const char *key, const char *label,

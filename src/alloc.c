@@ -351,22 +351,32 @@ void *mp_calloc(size_t k, size_t n)
     return alloc_aligned(total, 0, true);
 }
 
-/* Usable size of a live block, or report misuse naming func. */
-static size_t usable_or_report(const char *func, const void *p)
+/* What a live block is, found once; misuse is reported naming func. */
+typedef struct live_block {
+    size_t usable;        /* bytes the program may use */
+    unsigned cls;         /* > 0: a pooled block of this class */
+    bool fallback;        /* a live fallback block, described by info */
+    mp_large_info_t info; /* when fallback */
+} live_block_t;
+
+static live_block_t live_block_or_report(const char *func, const void *p)
 {
-    unsigned cls;
-    size_t usable;
-    mp_large_info_t info;
-    mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
+    live_block_t b = { 0 };
+    mp_ptr_kind_t kind = mp_segment_classify(p, &b.cls);
     if (kind == MP_PTR_POOL) {
         if (((const mp_block_t *)p)->link == mp_free_mark(p))
             mp_report_bad_pointer(func, p, MP_PTR_POOL); /* a freed block */
-        return mp_classes[cls].size;
+        b.usable = mp_classes[b.cls].size;
+        return b;
     }
-    if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &usable))
-        return usable;
-    if (kind == MP_PTR_OUTSIDE && mp_large_lookup(p, &info))
-        return info.usable;
+    b.cls = 0;
+    if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable))
+        return b;
+    if (kind == MP_PTR_OUTSIDE && mp_large_lookup(p, &b.info)) {
+        b.fallback = true;
+        b.usable = b.info.usable;
+        return b;
+    }
     mp_report_bad_pointer(func, p, kind);
 }
 
@@ -378,18 +388,17 @@ void *mp_realloc(void *p, size_t n)
         mp_free(p);
         return NULL;
     }
-    size_t old = usable_or_report("realloc", p);
+    live_block_t b = live_block_or_report("realloc", p);
+    size_t old = b.usable;
     if (n > MP_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
     if (n <= old && (n * 2 >= old || old <= 32))
         return p; /* fits, and shrinking to less than half is worth a move */
-    unsigned cls;
-    bool pooled = mp_segment_classify(p, &cls) == MP_PTR_POOL;
-    mp_large_info_t was, now;
-    if (!pooled && mp_size_class(n) == 0 && mp_large_lookup(p, &was) && was.cls == 0) {
+    if (b.fallback && b.info.cls == 0 && mp_size_class(n) == 0) {
         /* fallback to fallback: jemalloc resizes in place if it can */
+        mp_large_info_t was = b.info, now;
         bool capped = mp_limit_on();
         size_t grow = n > was.usable ? n - was.usable : 0;
         if (capped && !mp_limit_reserve(grow)) {
@@ -477,7 +486,7 @@ void *mp_pvalloc(size_t n)
 
 size_t mp_usable_size(const void *p)
 {
-    return p ? usable_or_report("malloc_usable_size", p) : 0;
+    return p ? live_block_or_report("malloc_usable_size", p).usable : 0;
 }
 
 void mp_free_sized(void *p, size_t n)

@@ -276,8 +276,8 @@ typedef struct mp_large_info {
 void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t cls,
                      mp_large_info_t *info) MP_HIDDEN;
 /* Resize, in place when jemalloc can.  NULL + ENOMEM with p intact.
- * Precondition: p is live (mp_large_lookup). */
-void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t *now) MP_HIDDEN;
+ * Precondition: p is live and *old is what mp_large_lookup said of it. */
+void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_info_t *now) MP_HIDDEN;
 bool mp_large_lookup(const void *p, mp_large_info_t *info) MP_HIDDEN; /* false: not live */
 bool mp_large_free(void *p, mp_large_info_t *info) MP_HIDDEN;         /* false: not live */
 void mp_large_fork_prepare(void) MP_HIDDEN;

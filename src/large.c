@@ -250,10 +250,8 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
 
 /* Resize in place when jemalloc can, else move: allocate, copy, free.  On
  * failure p is untouched and still registered. */
-void *mp_large_realloc(void *p, size_t n, mp_large_info_t *old, mp_large_info_t *now)
+void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_info_t *now)
 {
-    if (!mp_large_lookup(p, old))
-        return NULL;
     int flags = jemalloc_flags();
     signal_guard_t g;
     guard_begin(&g);

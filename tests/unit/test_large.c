@@ -83,6 +83,7 @@ START_TEST(realloc_keeps_contents_in_place_or_moved)
     char *p = alloc_plain(200000, 0, false, &u);
     for (size_t i = 0; i < 200000; i++)
         p[i] = (char)(i * 7);
+    ck_assert(mp_large_lookup(p, &was));
     char *q = mp_large_realloc(p, 5000000, &was, &now);
     ck_assert_ptr_nonnull(q);
     ck_assert_uint_eq(was.usable, u.usable);
@@ -94,6 +95,7 @@ START_TEST(realloc_keeps_contents_in_place_or_moved)
         ck_assert(!mp_large_lookup(p, &u));
     ck_assert(mp_large_lookup(q, &u));
     errno = 0;
+    ck_assert(mp_large_lookup(q, &was));
     ck_assert_ptr_null(mp_large_realloc(q, (size_t)1 << 62, &was, &now));
     ck_assert_int_eq(errno, ENOMEM);
     ck_assert(mp_large_lookup(q, &u)); /* a failed realloc keeps the block */

@@ -168,11 +168,11 @@ enum { SAMPLE_NONE = 0, SAMPLE_TIME = 1, SAMPLE_PROF = 2 };
  * countdown is set to 1 to bring it here), with the same weight. */
 static int count_and_sample(mp_tcache_t *tc, unsigned cls, size_t n)
 {
-    if (!MP_STATS || mp_tls_in_trace) {
+    if (!MP_STATS || mp_tls_unsampled) {
         if (cls) {
             mp_bin_t *bin = &tc->bins[cls];
             if (bin->countdown <= 0 || --bin->countdown <= 0)
-                mp_tcache_set_countdown(tc, cls, mp_tls_in_trace ? 1 : mp_tcache_interval(tc, cls));
+                mp_tcache_set_countdown(tc, cls, mp_tls_unsampled ? 1 : mp_tcache_interval(tc, cls));
         }
         return SAMPLE_NONE;
     }
@@ -252,7 +252,7 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         return fallback_alloc(NULL, n, align, zero, MP_NO_SITE, 0);
     }
 
-    if (MP_STATS && !mp_tls_in_trace)
+    if (MP_STATS && !mp_tls_unsampled)
         tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     int sample = count_and_sample(tc, cls, n);
     if (MP_LIKELY(sample == SAMPLE_NONE)) {

@@ -303,7 +303,10 @@ typedef struct mp_leak {
     unsigned depth;
     const char *frames[MP_TRACE_DEPTH]; /* "func+0x1c (module+0x1234)" */
 } mp_leak_t;
-extern MP_TLS int mp_tls_in_trace MP_HIDDEN;   /* unwinding: no sampling, no recursion */
+/* Allocations on this thread are not sampled now: it is unwinding a stack
+ * (trace.c: no recursion), or making pool slabs (pools.c: a sampled slab
+ * would come from the fallback). */
+extern MP_TLS int mp_tls_unsampled MP_HIDDEN;
 uint32_t mp_trace_capture(void) MP_HIDDEN;     /* site of the current call, or MP_NO_SITE */
 void mp_trace_account(uint32_t site, double bytes, double blocks) MP_HIDDEN;
 unsigned mp_trace_leaks(mp_leak_t *out, unsigned cap) MP_HIDDEN; /* largest first */

@@ -124,10 +124,10 @@ static void wake_waiter(mpool_fixed_t *p)
  * outside the region (the region is full) must hold a single block. */
 static slab_t *slab_alloc(size_t bytes)
 {
-    int was = mp_tls_in_trace;
-    mp_tls_in_trace = 1;
+    int was = mp_tls_unsampled;
+    mp_tls_unsampled = 1;
     slab_t *s = mp_malloc(bytes);
-    mp_tls_in_trace = was;
+    mp_tls_unsampled = was;
     return s;
 }
 

@@ -7,7 +7,7 @@
  * stored as text ("func+0x1c (libfoo.so.1+0x2a1c)"), so a dump -- possibly in
  * a signal handler -- only reads.  Unwinding and dladdr run with no lock of
  * ours held (they take the loader's lock, and a thread inside dlopen may be
- * waiting in malloc), and inside mp_tls_in_trace, so that their own
+ * waiting in malloc), and inside mp_tls_unsampled, so that their own
  * allocations are neither sampled nor recursive.
  *
  * The site table is append-only: a site is fully written before the count
@@ -37,7 +37,7 @@ typedef struct site {
     double bytes, blocks;               /* estimated live; under lock */
 } site_t;
 
-MP_TLS int mp_tls_in_trace;
+MP_TLS int mp_tls_unsampled;
 
 static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
 static site_t *sites;            /* SITE_CAP entries, mapped on first use */
@@ -140,9 +140,9 @@ static size_t describe(void *pc, char *out, size_t cap)
 
 uint32_t mp_trace_capture(void)
 {
-    if (mp_tls_in_trace)
+    if (mp_tls_unsampled)
         return MP_NO_SITE;
-    mp_tls_in_trace = 1;
+    mp_tls_unsampled = 1;
     int saved_errno = errno;
     uint32_t result = MP_NO_SITE;
     void *raw[MP_TRACE_DEPTH + 8];
@@ -197,7 +197,7 @@ uint32_t mp_trace_capture(void)
     pthread_mutex_unlock(&site_lock);
 out:
     errno = saved_errno;
-    mp_tls_in_trace = 0;
+    mp_tls_unsampled = 0;
     return result;
 }
 

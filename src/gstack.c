@@ -5,7 +5,9 @@
  *
  * A batch's first block carries the link to the next batch and the batch's
  * count in one word: bits 0..47 the pointer (user-space addresses fit in 47
- * bits), bits 48..63 the count.
+ * bits), bits 48..63 the count.  The word is the block's second by default;
+ * the class stacks of blocks of 32 bytes and more use the third, so the
+ * second keeps free()'s double-free mark even on a batch's first block.
  *
  * ABA: pop reads top->link and then CASes the head from top to that link.  If
  * in between top were popped, reused and pushed again, a plain CAS would
@@ -45,6 +47,17 @@ static inline mp_gstack_head_t load_head(mp_gstack_t *st)
     return h;
 }
 
+/* Where a batch's first block keeps the stack's link (see above). */
+static inline uintptr_t *link_of(const mp_gstack_t *st, mp_block_t *b)
+{
+    return (uintptr_t *)b + (st->link_in_third_word ? 2 : 1);
+}
+
+void mp_gstack_init(mp_gstack_t *st, bool link_in_third_word)
+{
+    st->link_in_third_word = link_in_third_word;
+}
+
 static inline bool cas_head(mp_gstack_t *st, mp_gstack_head_t old, mp_gstack_head_t new)
 {
     return __sync_bool_compare_and_swap(&st->head, old.raw, new.raw);
@@ -55,7 +68,7 @@ void mp_gstack_push(mp_gstack_t *st, mp_block_t *first, unsigned count)
     mp_gstack_head_t old, new;
     do {
         old = load_head(st);
-        __atomic_store_n(&first->link, old.s.top | ((uintptr_t)count << 48), __ATOMIC_RELAXED);
+        __atomic_store_n(link_of(st, first), old.s.top | ((uintptr_t)count << 48), __ATOMIC_RELAXED);
         new.s.top = (uintptr_t)first;
         new.s.tag = old.s.tag + 1;
     } while (!cas_head(st, old, new));
@@ -68,14 +81,14 @@ mp_block_t *mp_gstack_pop(mp_gstack_t *st, unsigned *count)
         old = load_head(st);
         if (old.s.top == 0)
             return NULL;
-        uintptr_t link = __atomic_load_n(&((mp_block_t *)old.s.top)->link, __ATOMIC_RELAXED);
+        uintptr_t link = __atomic_load_n(link_of(st, (mp_block_t *)old.s.top), __ATOMIC_RELAXED);
         new.s.top = link & MP_LINK_PTR_MASK;
         new.s.tag = old.s.tag + 1;
         if (MP_UNLIKELY(mp_gstack_pop_window_hook != NULL))
             mp_gstack_pop_window_hook();
     } while (!cas_head(st, old, new));
     mp_block_t *first = (mp_block_t *)old.s.top;
-    *count = (unsigned)(first->link >> 48); /* ours now: the link is stable */
+    *count = (unsigned)(*link_of(st, first) >> 48); /* ours now: the link is stable */
     return first;
 }
 

@@ -74,6 +74,7 @@ static void init_once(void)
     if (mp_opt.verbose)
         mp_options_print(STDERR_FILENO);
     mp_sizeclass_init(mp_opt.max_class);
+    mp_tcache_init();
     if (!mp_segment_init())
         mp_warn("cannot reserve address space for the pools; every request goes to jemalloc");
     pthread_key_t key;

@@ -156,14 +156,17 @@ static inline mp_ptr_kind_t mp_segment_classify(const void *p, unsigned *cls)
 /* ---- gstack.c: lock-free stack of batches -------------------------------- */
 typedef struct mp_block {
     struct mp_block *next; /* next block of the same list or batch */
-    uintptr_t link;        /* only on a batch's first block: next batch | count << 48 */
+    uintptr_t link;        /* a free block's mark (below); on a batch's first block
+                            * of a stack that keeps it here: next batch | count << 48 */
 } mp_block_t;
 
 typedef struct mp_gstack {
     _Alignas(MP_CACHELINE) volatile unsigned __int128 head; /* low: top, high: tag */
-    char pad[MP_CACHELINE - sizeof(unsigned __int128)];
+    bool link_in_third_word; /* the batch link is not in mp_block_t.link but after it */
+    char pad[MP_CACHELINE - sizeof(unsigned __int128) - sizeof(bool)];
 } mp_gstack_t;
 
+void mp_gstack_init(mp_gstack_t *s, bool link_in_third_word) MP_HIDDEN; /* default: false */
 void mp_gstack_push(mp_gstack_t *s, mp_block_t *first, unsigned count) MP_HIDDEN;
 mp_block_t *mp_gstack_pop(mp_gstack_t *s, unsigned *count) MP_HIDDEN;
 void mp_gstack_reset(mp_gstack_t *s) MP_HIDDEN;
@@ -172,8 +175,10 @@ extern void (*mp_gstack_pop_window_hook)(void) MP_HIDDEN; /* tests only */
 /* A free block carries a mark in its second word: its own address xor the
  * secret.  free() finding the mark already there has met a double free; a
  * live block holds program data there, which matches with probability
- * 2^-64.  A batch's first block on a global stack has its link in that word
- * instead: a double free of exactly that block goes unseen. */
+ * 2^-64.  Blocks of 32 bytes and more keep the mark on a global stack too
+ * (the stack's link goes in their third word); a 16-byte block at the head
+ * of a batch has the link there instead, and a double free of exactly that
+ * block goes unseen. */
 extern uintptr_t mp_secret MP_HIDDEN; /* random per process, low 4 bits 0; init.c */
 
 static inline uintptr_t mp_free_mark(const void *p)
@@ -223,13 +228,15 @@ typedef struct mp_tcache {
 extern const mp_tcache_t mp_tcache_empty MP_HIDDEN;
 extern MP_TLS mp_tcache_t *mp_tls_cache MP_HIDDEN;
 
+void mp_tcache_init(void) MP_HIDDEN; /* at start, after the size classes */
 mp_tcache_t *mp_tcache_for_thread(void) MP_HIDDEN; /* NULL while bootstrapping or exiting */
 void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 void mp_tcache_flush(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
 void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
 void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
-void mp_tcache_set_gates(bool open) MP_HIDDEN; /* open or close every cache's fast paths */
+bool mp_tcache_gates_open(void) MP_HIDDEN; /* no cap, no MPOOL_DEBUG */
+void mp_tcache_set_gates(void) MP_HIDDEN;  /* open or close every cache's fast paths to match */
 void mp_tcache_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls) MP_HIDDEN;
 void mp_tcache_uncount(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls) MP_HIDDEN; /* the next one, >= 1 */
@@ -309,6 +316,8 @@ typedef struct mp_leak {
 extern MP_TLS int mp_tls_unsampled MP_HIDDEN;
 uint32_t mp_trace_capture(void) MP_HIDDEN;     /* site of the current call, or MP_NO_SITE */
 void mp_trace_account(uint32_t site, double bytes, double blocks) MP_HIDDEN;
+/* A site's first frames (innermost first), at most cap; 0 for MP_NO_SITE. */
+unsigned mp_trace_site_frames(uint32_t site, const char **frames, unsigned cap) MP_HIDDEN;
 unsigned mp_trace_leaks(mp_leak_t *out, unsigned cap) MP_HIDDEN; /* largest first */
 /* 1 / P(a call is sampled): the mean calls between samples of class cls (> 0),
  * or for a fallback request of n bytes (cls 0); at least 1.  stats.c */
@@ -336,9 +345,22 @@ __attribute__((noreturn)) void mp_report_bad_pointer(const char *func, const voi
                                                      mp_ptr_kind_t kind) MP_COLD MP_HIDDEN;
 __attribute__((noreturn)) void mp_report_fatal(const char *msg) MP_COLD MP_HIDDEN;
 void mp_warn(const char *msg) MP_HIDDEN;
+bool mp_report_begin(void) MP_HIDDEN; /* false: another report is under way */
 
 /* ---- fmt.c: formatting into fixed buffers (no stdio, no malloc) --------- */
 #include "fmt.h"
+
+/* ---- debug.c: MPOOL_DEBUG canaries and free fill ----------------------- */
+#define MP_DEBUG_TAIL 24      /* canary (>= 8) + trailer (16) after each request */
+#define MP_DEBUG_MIN_BLOCK 48 /* free-list words (24), some fill, the trailer */
+size_t mp_debug_size(size_t n) MP_HIDDEN; /* what to ask for to serve n */
+void mp_debug_arm(void *p, size_t n, size_t usable, uint32_t site) MP_HIDDEN;
+/* Check a live block's canary and trailer (abort naming func on damage);
+ * returns the size requested. */
+size_t mp_debug_check(const char *func, const void *p, size_t usable) MP_HIDDEN;
+uint32_t mp_debug_site(const void *p, size_t usable) MP_HIDDEN; /* of a checked block */
+void mp_debug_fill_freed(void *p, size_t usable) MP_HIDDEN;
+void mp_debug_check_freed(const void *p, size_t usable) MP_HIDDEN; /* on reuse */
 
 /* ---- stats.c: counters summed over every cache ----------------------------- */
 /* Activity of threads without a cache (exiting or bootstrapping). */

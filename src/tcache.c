@@ -66,6 +66,14 @@ static mp_tcache_t *cache_acquire(void)
     return (mp_tcache_t *)chunk;
 }
 
+/* Blocks of 32 bytes and more have a third word for the stack's link, so
+ * the second keeps the double-free mark on the stack too (internal.h). */
+void mp_tcache_init(void)
+{
+    for (unsigned c = 1; c < mp_num_classes; c++)
+        mp_gstack_init(&mp_class_stacks[c], mp_classes[c].size >= 3 * sizeof(uintptr_t));
+}
+
 mp_tcache_t *mp_tcache_for_thread(void)
 {
     if (!mp_init() || thread_state == THREAD_EXITED)
@@ -73,7 +81,7 @@ mp_tcache_t *mp_tcache_for_thread(void)
     mp_tcache_t *tc = cache_acquire();
     if (tc == NULL)
         return NULL;
-    bool open = !mp_limit_on();
+    bool open = mp_tcache_gates_open();
     for (unsigned c = 1; c < mp_num_classes; c++) {
         __atomic_store_n(&tc->bins[c].limit, open ? mp_classes[c].cache_limit : 0, __ATOMIC_RELAXED);
         if (tc->bins[c].countdown <= 0) /* a new cache */
@@ -99,6 +107,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
     if (batch) {
         bin->head = batch->next;
         bin->count = n - 1;
+        batch->link = 0; /* handed out: no longer free */
         if (MP_STATS)
             mp_stats_held(tc, (int64_t)n * mp_classes[cls].size);
         return batch;
@@ -150,7 +159,8 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
 /* A free from a thread without a cache (exiting, or bootstrapping). */
 void mp_tcache_free_uncached(void *p, unsigned cls)
 {
-    mp_block_t *b = p; /* a batch of one: its link word holds the stack's link, no mark */
+    mp_block_t *b = p; /* a batch of one */
+    b->link = mp_free_mark(p);
     b->next = NULL;
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
@@ -203,12 +213,20 @@ int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls)
     return k < 1 ? 1 : k > 1e15 ? (int64_t)1e15 : (int64_t)k + 1;
 }
 
-/* Open or close the fast paths of every cache (the memory cap).  Closed:
- * every bin's limit is 0, which both fast paths test, so malloc and free in
- * every thread take the slow path from the next call on.  The store races
- * only with the owner's reads of the limit. */
-void mp_tcache_set_gates(bool open)
+/* The fast paths are open unless a memory cap is set or MPOOL_DEBUG is on:
+ * both need every call on the slow paths. */
+bool mp_tcache_gates_open(void)
 {
+    return !mp_limit_on() && !mp_opt.debug;
+}
+
+/* Open or close the fast paths of every cache (see above).  Closed: every
+ * bin's limit is 0, which both fast paths test, so malloc and free in every
+ * thread take the slow path from the next call on.  The store races only
+ * with the owner's reads of the limit. */
+void mp_tcache_set_gates(void)
+{
+    bool open = mp_tcache_gates_open();
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
         if (!atomic_load_explicit(&tc->in_use, memory_order_relaxed))
             continue;

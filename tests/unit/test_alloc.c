@@ -238,6 +238,21 @@ START_TEST(double_free_after_other_traffic_aborts)
 }
 END_TEST
 
+START_TEST(double_free_of_a_batch_head_on_the_global_stack_aborts)
+{
+    void *v[1000];
+    for (int i = 0; i < 1000; i++)
+        v[i] = mp_malloc(64);
+    for (int i = 0; i < 1000; i++) /* flushes batches to the class's global stack */
+        mp_free(v[i]);
+    unsigned cls = mp_size_class(64), n;
+    mp_block_t *head = mp_gstack_pop(&mp_class_stacks[cls], &n);
+    ck_assert_ptr_nonnull(head);
+    mp_gstack_push(&mp_class_stacks[cls], head, n);
+    mp_free(head); /* its second word still has the mark, not the stack's link */
+}
+END_TEST
+
 START_TEST(realloc_of_a_freed_block_aborts)
 {
     void *p = mp_malloc(64);
@@ -293,6 +308,7 @@ static Suite *suite(void)
     tcase_add_test(tc, free_preserves_errno);
     tcase_add_test(tc, stats_count_what_happened);
     tcase_add_test(tc, a_reused_block_is_not_taken_for_a_double_free);
+    tcase_add_test_raise_signal(tc, double_free_of_a_batch_head_on_the_global_stack_aborts, SIGABRT);
     suite_add_tcase(s, tc);
     TCase *tm = tcase_create("misuse");
     tcase_add_test_raise_signal(tm, free_of_a_stack_address_aborts, SIGABRT);

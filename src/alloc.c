@@ -123,6 +123,8 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
             return fallback_alloc(tc, n, align, false, MP_NO_SITE, cls);
         *reused = tc->bump[cls].fresh == fresh;
     }
+    if (MP_UNLIKELY(mp_opt.debug) && *reused)
+        mp_debug_check_freed(p, mp_classes[cls].size); /* still the fill free() left */
     return p;
 }
 
@@ -210,6 +212,8 @@ static size_t cap_charge(unsigned cls, size_t n)
 }
 
 static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero);
+static void *alloc_capped(mp_tcache_t *tc, size_t n, size_t align, bool zero);
+static void *debug_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero);
 
 /* The one path behind every miss: any size, any alignment (a power of two). */
 static void *alloc_aligned(size_t n, size_t align, bool zero)
@@ -218,7 +222,15 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    mp_tcache_t *tc = thread_cache();
+    mp_tcache_t *tc = thread_cache(); /* initialises: mp_opt is read after this */
+    if (MP_UNLIKELY(mp_opt.debug) && !mp_tls_in_init)
+        return debug_alloc(tc, n, align, zero);
+    return alloc_capped(tc, n, align, zero);
+}
+
+/* Under a memory cap, charge the block first; else just allocate. */
+static void *alloc_capped(mp_tcache_t *tc, size_t n, size_t align, bool zero)
+{
     unsigned cls = align <= MP_MIN_ALIGN ? mp_size_class(n) : mp_sizeclass_for_alignment(n, align);
     if (MP_LIKELY(!mp_limit_on()) || (tc == NULL && mp_tls_in_init))
         return alloc_block(tc, cls, n, align, zero);
@@ -294,9 +306,52 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     return p;
 }
 
+/* ---- MPOOL_DEBUG: each block carries a canary and a trailer (debug.c) ---------- */
+
+/* The bytes behind a block this file handed out, for debug.c: its class
+ * size, or jemalloc's usable size; 0 for a bootstrap block (never armed). */
+static size_t armed_usable(const void *p)
+{
+    unsigned cls;
+    mp_large_info_t info;
+    if (mp_segment_classify(p, &cls) == MP_PTR_POOL)
+        return mp_classes[cls].size;
+    if (mp_large_lookup(p, &info))
+        return info.usable;
+    return 0;
+}
+
+static void *debug_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero)
+{
+    if (n > MP_MAX_REQUEST - MP_DEBUG_MIN_BLOCK) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint32_t site = mp_opt.prof && tc ? mp_trace_capture() : MP_NO_SITE;
+    void *p = alloc_capped(tc, mp_debug_size(n), align, zero);
+    size_t usable = p ? armed_usable(p) : 0;
+    if (usable)
+        mp_debug_arm(p, n, usable, site);
+    return p;
+}
+
 void *mp_malloc_generic(size_t n)
 {
     return alloc_aligned(n, 0, false);
+}
+
+/* Free p if it is a live fallback block; false if it is not one. */
+static bool free_fallback(void *p)
+{
+    mp_large_info_t info;
+    if (MP_UNLIKELY(mp_opt.debug) && mp_large_lookup(p, &info))
+        mp_debug_check("free", p, info.usable);
+    if (!mp_large_free(p, &info))
+        return false;
+    count_free_of(&info);
+    if (MP_UNLIKELY(mp_limit_on()))
+        mp_limit_release(info.cls ? mp_classes[info.cls].size : info.usable);
+    return true;
 }
 
 void mp_free_generic(void *p)
@@ -305,12 +360,15 @@ void mp_free_generic(void *p)
         return;
     int saved_errno = errno;
     unsigned cls;
-    mp_large_info_t info;
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
     if (kind == MP_PTR_POOL) {
         mp_block_t *blk = p;
         if (blk->link == mp_free_mark(p))
             mp_report_bad_pointer("free", p, MP_PTR_POOL); /* double free */
+        if (MP_UNLIKELY(mp_opt.debug)) {
+            mp_debug_check("free", p, mp_classes[cls].size);
+            mp_debug_fill_freed(p, mp_classes[cls].size);
+        }
         if (MP_UNLIKELY(mp_limit_on()))
             mp_limit_release(mp_classes[cls].size);
         mp_tcache_t *tc = thread_cache();
@@ -331,10 +389,8 @@ void mp_free_generic(void *p)
         }
     } else if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, NULL)) {
         /* bootstrap blocks are never reused */
-    } else if (kind == MP_PTR_OUTSIDE && mp_large_free(p, &info)) {
-        count_free_of(&info);
-        if (MP_UNLIKELY(mp_limit_on()))
-            mp_limit_release(info.cls ? mp_classes[info.cls].size : info.usable);
+    } else if (kind == MP_PTR_OUTSIDE && free_fallback(p)) {
+        /* done */
     } else {
         mp_report_bad_pointer("free", p, kind);
     }
@@ -356,6 +412,7 @@ typedef struct live_block {
     size_t usable;        /* bytes the program may use */
     unsigned cls;         /* > 0: a pooled block of this class */
     bool fallback;        /* a live fallback block, described by info */
+    bool boot;            /* a bootstrap block (never armed by MPOOL_DEBUG) */
     mp_large_info_t info; /* when fallback */
 } live_block_t;
 
@@ -370,8 +427,10 @@ static live_block_t live_block_or_report(const char *func, const void *p)
         return b;
     }
     b.cls = 0;
-    if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable))
+    if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable)) {
+        b.boot = true;
         return b;
+    }
     if (kind == MP_PTR_OUTSIDE && mp_large_lookup(p, &b.info)) {
         b.fallback = true;
         b.usable = b.info.usable;
@@ -393,6 +452,13 @@ void *mp_realloc(void *p, size_t n)
     if (n > MP_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
+    }
+    if (MP_UNLIKELY(mp_opt.debug) && !b.boot) {
+        old = mp_debug_check("realloc", p, b.usable);
+        if (mp_debug_size(n) > b.usable)
+            goto move;
+        mp_debug_arm(p, n, b.usable, mp_debug_site(p, b.usable)); /* the canary moves */
+        return p;
     }
     if (n <= old && (n * 2 >= old || old <= 32))
         return p; /* fits, and shrinking to less than half is worth a move */
@@ -418,6 +484,7 @@ void *mp_realloc(void *p, size_t n)
             count_fallback(thread_cache(), 0, 0, now.usable, was.usable);
         return q;
     }
+move:;
     void *q = mp_malloc(n);
     if (q == NULL)
         return NULL;
@@ -486,7 +553,12 @@ void *mp_pvalloc(size_t n)
 
 size_t mp_usable_size(const void *p)
 {
-    return p ? live_block_or_report("malloc_usable_size", p).usable : 0;
+    if (p == NULL)
+        return 0;
+    live_block_t b = live_block_or_report("malloc_usable_size", p);
+    if (MP_UNLIKELY(mp_opt.debug) && !b.boot)
+        return mp_debug_check("malloc_usable_size", p, b.usable); /* the canary starts there */
+    return b.usable;
 }
 
 void mp_free_sized(void *p, size_t n)

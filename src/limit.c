@@ -48,7 +48,7 @@ int mp_limit_set(size_t bytes)
     }
     mp_init();
     size_t was = atomic_exchange(&mp_limit_bytes, bytes);
-    mp_tcache_set_gates(bytes == 0);
+    mp_tcache_set_gates();
     if (bytes && !was) {
         /* start from what is held now, gates closed: every later allocation
          * is charged, every block freed later was counted here or charged */

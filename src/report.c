@@ -10,6 +10,13 @@
 
 static _Atomic int reporting;
 
+/* true for the first report: a report that faults while reporting, or a
+ * second thread's, only aborts */
+bool mp_report_begin(void)
+{
+    return atomic_fetch_add(&reporting, 1) == 0;
+}
+
 static const char *kind_text(mp_ptr_kind_t kind)
 {
     switch (kind) {
@@ -30,7 +37,7 @@ void mp_report_bad_pointer(const char *func, const void *p, mp_ptr_kind_t kind)
     char line[256];
     size_t n = mp_fmt(line, sizeof line, "mpool: %s(): invalid pointer %p (%s)\n", func, p,
                       kind_text(kind));
-    if (atomic_fetch_add(&reporting, 1) == 0)
+    if (mp_report_begin())
         mp_os_write(STDERR_FILENO, line, n < sizeof line ? n : sizeof line - 1);
     abort();
 }
@@ -39,7 +46,7 @@ void mp_report_fatal(const char *msg)
 {
     char line[256];
     size_t n = mp_fmt(line, sizeof line, "mpool: fatal: %s\n", msg);
-    if (atomic_fetch_add(&reporting, 1) == 0)
+    if (mp_report_begin())
         mp_os_write(STDERR_FILENO, line, n < sizeof line ? n : sizeof line - 1);
     abort();
 }
@@ -56,7 +63,7 @@ void mp_report_bad_block(const void *pool, const void *block, const char *what)
     char line[256];
     size_t n = mp_fmt(line, sizeof line, "mpool: mpool_fixed_put(): invalid block %p for pool %p (%s)\n",
                       block, pool, what);
-    if (atomic_fetch_add(&reporting, 1) == 0)
+    if (mp_report_begin())
         mp_os_write(STDERR_FILENO, line, n < sizeof line ? n : sizeof line - 1);
     abort();
 }

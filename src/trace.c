@@ -211,6 +211,16 @@ void mp_trace_account(uint32_t site, double bytes, double blocks)
     pthread_mutex_unlock(&site_lock);
 }
 
+unsigned mp_trace_site_frames(uint32_t site, const char **frames, unsigned cap)
+{
+    if (site >= atomic_load_explicit(&nsites, memory_order_acquire))
+        return 0; /* MP_NO_SITE, or never published */
+    unsigned depth = sites[site].depth < cap ? sites[site].depth : cap;
+    for (unsigned i = 0; i < depth; i++)
+        frames[i] = sites[site].frames[i];
+    return depth;
+}
+
 /* The live sites, largest first; lock-free (a dump may run in a signal
  * handler), so the figures are those of a moment, not a transaction. */
 unsigned mp_trace_leaks(mp_leak_t *out, unsigned cap)

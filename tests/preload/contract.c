@@ -254,8 +254,8 @@ static void test_usable_size(void)
         size_t u = malloc_usable_size(p);
         fill_pat(p, 0, u);                       /* whole usable size */
         unsigned char *q = realloc(p, u);        /* grow up to usable size */
-        if (q != p && !same_bad_set) { same_bad = s; same_bad_u = u; same_bad_set = 1; }
-        if (!q) { free(p); continue; }
+        if (q != p && u && !same_bad_set) { same_bad = s; same_bad_u = u; same_bad_set = 1; }
+        if (!q) { if (u) free(p); continue; } /* realloc(p, 0) freed it (MPOOL_DEBUG: usable 0) */
         p = q;
         q = realloc(p, u + 1000 + u / 2);
         if (!q) { CHECK(0, "realloc(%p, %zu) returned NULL", (void *)p, u + 1000 + u / 2); free(p); continue; }

@@ -6,6 +6,9 @@
  * libmpool the child must die of SIGABRT and its stderr must contain
  * "mpool:" and the offending pointer printed as 0x%lx (lowercase hex).
  *
+ * With MPOOL_DEBUG=1 it adds overflows and writes after free, and checks the
+ * report's wording (and, with MPOOL_PROF set too, its allocation site).
+ *
  * With MPOOL_TEST_ANY_ALLOCATOR=1 other allocators do not print "mpool:"
  * and do not detect every case (glibc catches some, not all), so there the
  * stderr part is not checked and a child that survives (exits normally) is
@@ -175,22 +178,89 @@ static void realloc_freed(void **bad)
     (void)launder(q);
 }
 
-struct mcase { const char *name; misuse_fn fn; };
+/* ---- MPOOL_DEBUG=1 only: canaries and the free fill ---- */
+
+static void overflow_one_byte(void **bad)
+{
+    char *p = launder(malloc(40));
+    announce(bad, p);
+    memset(p, 1, 41); /* one byte past the request */
+    free(p);
+}
+
+static void overflow_fallback(void **bad)
+{
+    char *p = launder(malloc(300000)); /* above the largest class: jemalloc's */
+    announce(bad, p);
+    p[300000] = 1;
+    free(p);
+}
+
+static void overflow_seen_by_realloc(void **bad)
+{
+    char *p = launder(malloc(24));
+    announce(bad, p);
+    p[24] = 0;
+    p = realloc(p, 4000);
+    (void)launder(p);
+}
+
+static void overflow_into_trailer(void **bad)
+{
+    char *p = launder(malloc(40));
+    announce(bad, p);
+    memset(p + 40, 0xca, 200); /* the canary's own byte, then over what follows */
+    free(p);
+}
+
+static void write_after_free(void **bad)
+{
+    char *p = launder(malloc(100));
+    announce(bad, p);
+    free(p);
+    p[50] = 'x';
+    for (int i = 0; i < 300; i++) /* the next of its class reuses it */
+        free(launder(malloc(100)));
+}
+
+static void write_after_free_other_thread(void **bad)
+{
+    char *p = launder(malloc(1000));
+    announce(bad, p);
+    pthread_t t;
+    pthread_create(&t, NULL, free_it, p);
+    pthread_join(t, NULL);
+    p[999] = 0; /* the last byte: the fill reaches it */
+    for (int i = 0; i < 5000; i++) /* until a batch with it comes back */
+        free(launder(malloc(1000)));
+}
+
+struct mcase { const char *name; misuse_fn fn; const char *expect; };
 
 static const struct mcase cases[] = {
-    { "free(stack address)", free_stack },
-    { "free(static/global address)", free_global },
-    { "free(wild unmapped address)", free_wild },
-    { "free(address inside the program's own mmap)", free_own_mmap },
-    { "free(p + 16) of a 64-byte block", free_interior_small },
-    { "free(p + 4096) of a 1 MiB block", free_interior_large },
-    { "realloc(stack address, 100)", realloc_stack },
-    { "realloc(p + 16, 200) of a 64-byte block", realloc_interior },
-    { "double free of a 48-byte block", double_free_small },
-    { "double free after 300 other allocations and frees", double_free_after_traffic },
-    { "double free, the second in another thread", double_free_across_threads },
-    { "double free of a 4 MiB (fallback) block", double_free_large },
-    { "realloc of a freed block", realloc_freed },
+    { "free(stack address)", free_stack , NULL },
+    { "free(static/global address)", free_global , NULL },
+    { "free(wild unmapped address)", free_wild , NULL },
+    { "free(address inside the program's own mmap)", free_own_mmap , NULL },
+    { "free(p + 16) of a 64-byte block", free_interior_small , NULL },
+    { "free(p + 4096) of a 1 MiB block", free_interior_large , NULL },
+    { "realloc(stack address, 100)", realloc_stack , NULL },
+    { "realloc(p + 16, 200) of a 64-byte block", realloc_interior , NULL },
+    { "double free of a 48-byte block", double_free_small , NULL },
+    { "double free after 300 other allocations and frees", double_free_after_traffic , NULL },
+    { "double free, the second in another thread", double_free_across_threads , NULL },
+    { "double free of a 4 MiB (fallback) block", double_free_large , NULL },
+    { "realloc of a freed block", realloc_freed , NULL },
+};
+
+static const struct mcase debug_cases[] = {
+    { "one byte past a 40-byte block", overflow_one_byte, "heap overflow past the requested size" },
+    { "one byte past a 300000-byte (fallback) block", overflow_fallback,
+      "heap overflow past the requested size" },
+    { "overflow seen by realloc", overflow_seen_by_realloc, "realloc(): heap overflow" },
+    { "overflow over the block's trailer", overflow_into_trailer, "trailer is overwritten" },
+    { "write after free", write_after_free, "write after free" },
+    { "write after a free in another thread", write_after_free_other_thread, "write after free" },
 };
 
 static void run_case(const struct mcase *c)
@@ -283,6 +353,13 @@ static void run_case(const struct mcase *c)
     snprintf(hex, sizeof hex, "0x%lx", (unsigned long)(uintptr_t)bad);
     CHECK(pk == (ssize_t)sizeof bad && strstr(out, hex) != NULL,
           "%s: stderr does not contain the pointer %s: %s", c->name, hex, first[0] ? first : "(empty)");
+    if (c->expect)
+        CHECK(strstr(first, c->expect) != NULL, "%s: stderr does not say \"%s\": %s", c->name,
+              c->expect, first[0] ? first : "(empty)");
+    /* with MPOOL_PROF, a debug report names where the block was allocated */
+    if (c->expect && !strstr(c->expect, "trailer") && getenv("MPOOL_PROF")) /* a lost trailer lost it */
+        CHECK(strstr(out, "allocated at: ") != NULL && strstr(out, "misuse") != NULL,
+              "%s: no allocation site in the report: %s", c->name, out);
 }
 
 int main(void)
@@ -290,5 +367,9 @@ int main(void)
     ptest_require_mpool("misuse");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);
+    const char *debug = getenv("MPOOL_DEBUG");
+    if (debug && strcmp(debug, "1") == 0) /* the default build does not look for these */
+        for (size_t i = 0; i < sizeof debug_cases / sizeof debug_cases[0]; i++)
+            run_case(&debug_cases[i]);
     return ptest_finish();
 }

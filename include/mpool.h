@@ -32,6 +32,11 @@ void *mpool_realloc(void *p, size_t n);
 void *mpool_aligned_alloc(size_t align, size_t n);
 size_t mpool_usable_size(const void *p);
 
+/* Give memory back to the OS now: the calling thread's cached blocks go to
+ * the shared pools, and every span whose blocks are all free is released
+ * (without waiting for MPOOL_DECAY_MS).  Returns the bytes released. */
+size_t mpool_trim(void);
+
 /* ---- counters ------------------------------------------------------------- */
 struct mpool_stats {
     uint64_t allocs;          /* allocation calls served, pooled and fallback */

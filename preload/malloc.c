@@ -2,6 +2,7 @@
  * Both LD_PRELOAD and -lmpool reach these, ahead of glibc's definitions. */
 #define _GNU_SOURCE
 #include "../src/alloc.h"
+#include "mpool.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -62,15 +63,12 @@ MP_EXPORT struct mallinfo mallinfo(void)
     return mi;
 }
 
-/* Hands the calling thread's cached blocks to the global stacks, where other
- * threads can reuse them.  Returns 0: libmpool does not yet give pool memory
- * back to the OS (docs/ROADMAP.md), and glibc's 1 means exactly that. */
+/* Hands the calling thread's cached blocks to the global stacks and gives
+ * every wholly free span back to the OS.  1 if memory was released, as glibc. */
 MP_EXPORT int malloc_trim(size_t pad)
 {
     (void)pad;
-    if (mp_tls_cache != &mp_tcache_empty)
-        mp_tcache_give_back(mp_tls_cache);
-    return 0;
+    return mpool_trim() > 0;
 }
 
 /* glibc tuning knobs do not apply to mpool; report failure as glibc does

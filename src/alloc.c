@@ -279,8 +279,12 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         return p;
     }
 
-    /* A sampled call: timed, or profiled, or both.  The stack is taken
-     * before the clock starts, so the time measured is the allocation's own. */
+    /* A sampled call (every ~256 KiB allocated): also the tick that keeps
+     * memory going back to the OS in a program whose caches never miss. */
+    mp_reclaim_tick();
+
+    /* Timed, or profiled, or both.  The stack is taken before the clock
+     * starts, so the time measured is the allocation's own. */
     bool prof_it = sample & SAMPLE_PROF;
     uint32_t site = prof_it ? mp_trace_capture() : MP_NO_SITE;
     uint64_t t0 = now_ns();

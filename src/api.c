@@ -41,6 +41,13 @@ MP_EXPORT size_t mpool_usable_size(const void *p)
     return mp_usable_size(p);
 }
 
+MP_EXPORT size_t mpool_trim(void)
+{
+    if (mp_tls_cache != &mp_tcache_empty)
+        mp_tcache_give_back(mp_tls_cache);
+    return mp_reclaim_pass(true);
+}
+
 MP_EXPORT int mpool_stats_get(struct mpool_stats *out)
 {
     if (out == NULL) {

@@ -92,6 +92,28 @@ mp_block_t *mp_gstack_pop(mp_gstack_t *st, unsigned *count)
     return first;
 }
 
+/* Take every batch at once (reclaim.c): the stack is empty after, and the
+ * caller owns the list, walked with mp_gstack_next_batch. */
+mp_block_t *mp_gstack_take_all(mp_gstack_t *st)
+{
+    mp_gstack_head_t old, new;
+    do {
+        old = load_head(st);
+        if (old.s.top == 0)
+            return NULL;
+        new.s.top = 0;
+        new.s.tag = old.s.tag + 1;
+    } while (!cas_head(st, old, new));
+    return (mp_block_t *)old.s.top;
+}
+
+mp_block_t *mp_gstack_next_batch(const mp_gstack_t *st, mp_block_t *batch, unsigned *count)
+{
+    uintptr_t link = *link_of(st, batch);
+    *count = (unsigned)(link >> 48);
+    return (mp_block_t *)(link & MP_LINK_PTR_MASK);
+}
+
 /* After fork() in the child: the stacks are consistent (every change is one
  * CAS), so nothing needs resetting; this exists for tests. */
 void mp_gstack_reset(mp_gstack_t *st)

@@ -52,6 +52,7 @@ static void fork_child(void)
     mp_large_fork_child();
     mp_tcache_fork_child();
     mp_trace_fork_child();
+    mp_reclaim_fork_child();
     mp_dump_fork_child();
     fork_locked = false;
 }
@@ -77,6 +78,8 @@ static void init_once(void)
     mp_tcache_init();
     if (!mp_segment_init())
         mp_warn("cannot reserve address space for the pools; every request goes to jemalloc");
+    else if (!mp_reclaim_init())
+        mp_warn("cannot reserve the span tables; free memory stays mapped");
     pthread_key_t key;
     if (pthread_key_create(&key, mp_tcache_thread_exit) != 0)
         mp_report_fatal("pthread_key_create failed");

@@ -63,6 +63,7 @@
 #define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
 #define MP_RECENT 256                             /* recent sizes per thread: uint8_t index */
 #define MP_TIME_SAMPLE (256 * 1024)               /* mean bytes between timed calls */
+#define MP_SPAN_PAGES_MAX 16                      /* longest span (sizeclass.c) */
 #define MP_PUBLISH_BYTES (256 * 1024)             /* a thread publishes active bytes past this */
 
 /* ---- sizeclass.c ------------------------------------------------------- */
@@ -112,6 +113,7 @@ static inline bool mp_class_divides(const mp_class_info_t *ci, uintptr_t off)
 void *mp_os_reserve(size_t size) MP_HIDDEN;   /* NULL on failure; lazily backed */
 void *mp_os_map(size_t size) MP_HIDDEN;       /* zeroed, page-aligned; NULL on failure */
 void mp_os_unmap(void *p, size_t size) MP_HIDDEN;
+void mp_os_release(void *p, size_t size) MP_HIDDEN; /* back to the kernel; reads zero after */
 void mp_os_write(int fd, const char *s, size_t n) MP_HIDDEN; /* write(2) all of it */
 size_t mp_os_page_size(void) MP_HIDDEN;
 
@@ -126,7 +128,10 @@ extern mp_region_t mp_region MP_HIDDEN;
 
 bool mp_segment_init(void) MP_HIDDEN;
 char *mp_segment_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when the region is full */
-size_t mp_segment_mapped_bytes(void) MP_HIDDEN;
+size_t mp_segment_mapped_bytes(void) MP_HIDDEN;   /* carved, less released spans */
+size_t mp_segment_released_bytes(void) MP_HIDDEN; /* on the free-span lists */
+size_t mp_segment_pages(void) MP_HIDDEN;          /* pages in the region */
+void mp_segment_release_span(char *span, unsigned pages) MP_HIDDEN; /* wholly free */
 
 /* Where p lives.  MP_PTR_POOL sets *cls; the others are exclusive. */
 typedef enum mp_ptr_kind {
@@ -170,6 +175,9 @@ void mp_gstack_init(mp_gstack_t *s, bool link_in_third_word) MP_HIDDEN; /* defau
 void mp_gstack_push(mp_gstack_t *s, mp_block_t *first, unsigned count) MP_HIDDEN;
 mp_block_t *mp_gstack_pop(mp_gstack_t *s, unsigned *count) MP_HIDDEN;
 void mp_gstack_reset(mp_gstack_t *s) MP_HIDDEN;
+mp_block_t *mp_gstack_take_all(mp_gstack_t *s) MP_HIDDEN; /* every batch, as one list */
+/* The batch after `batch` in a taken list (NULL at the end); *count: batch's blocks. */
+mp_block_t *mp_gstack_next_batch(const mp_gstack_t *s, mp_block_t *batch, unsigned *count) MP_HIDDEN;
 extern void (*mp_gstack_pop_window_hook)(void) MP_HIDDEN; /* tests only */
 
 /* A free block carries a mark in its second word: its own address xor the
@@ -349,6 +357,15 @@ bool mp_report_begin(void) MP_HIDDEN; /* false: another report is under way */
 
 /* ---- fmt.c: formatting into fixed buffers (no stdio, no malloc) --------- */
 #include "fmt.h"
+
+/* ---- reclaim.c: giving wholly free spans back to the OS --------------------- */
+bool mp_reclaim_init(void) MP_HIDDEN;
+void mp_reclaim_tick(void) MP_HIDDEN;   /* from slow paths: a pass when one is due */
+/* A pass now, waiting for one under way; bytes released.  all: every wholly
+ * free span (malloc_trim); else only those already free at the last pass. */
+size_t mp_reclaim_pass(bool all) MP_HIDDEN;
+void mp_reclaim_fork_child(void) MP_HIDDEN;
+extern _Atomic uint64_t mp_reclaim_passes MP_HIDDEN, mp_reclaim_released_bytes MP_HIDDEN;
 
 /* ---- debug.c: MPOOL_DEBUG canaries and free fill ----------------------- */
 #define MP_DEBUG_TAIL 24      /* canary (>= 8) + trailer (16) after each request */

@@ -29,6 +29,13 @@ void mp_os_unmap(void *p, size_t size)
         munmap(p, size);
 }
 
+/* Give the memory behind [p, p + size) back to the kernel, keeping the range
+ * mapped: the next touch reads zeros.  Page-aligned. */
+void mp_os_release(void *p, size_t size)
+{
+    madvise(p, size, MADV_DONTNEED);
+}
+
 /* Write all of s, retrying short writes and EINTR; errno is preserved so that
  * a warning never changes what the program sees. */
 void mp_os_write(int fd, const char *s, size_t n)

@@ -16,6 +16,13 @@ mp_region_t mp_region;
 static _Alignas(MP_CACHELINE) _Atomic size_t next_page; /* first never-carved page */
 static size_t region_pages;
 
+/* Spans given back to the OS (reclaim.c), by length in pages: their memory
+ * is released, their address range is reused first by the next span of that
+ * length, whatever its class.  Each is a one-block "batch": the stack's link
+ * is in the span's second word, the only one written after the release. */
+static mp_gstack_t free_spans[MP_SPAN_PAGES_MAX + 1];
+static _Atomic size_t free_span_pages; /* pages on free_spans */
+
 bool mp_segment_init(void)
 {
     for (size_t size = MP_REGION_MAX; size >= MP_REGION_MIN; size /= 2) {
@@ -43,21 +50,59 @@ bool mp_segment_init(void)
  * pagemap entries are written before the span's blocks are handed out, and
  * every other thread learns of a block only through the program's own
  * synchronisation, which orders those writes before its reads. */
+static void map_span(size_t first, size_t n, unsigned cls)
+{
+    for (size_t i = 0; i < n; i++)
+        mp_region.pagemap[first + i] = (uint32_t)(i << 8) | cls;
+}
+
 char *mp_segment_alloc_span(unsigned cls)
 {
     size_t n = mp_classes[cls].span_pages;
+    unsigned one;
+    char *reused = (char *)mp_gstack_pop(&free_spans[n], &one);
+    if (reused) {
+        atomic_fetch_sub_explicit(&free_span_pages, n, memory_order_relaxed);
+        map_span(((uintptr_t)reused - mp_region.base) >> MP_PAGE_SHIFT, n, cls);
+        memset(reused, 0, 2 * sizeof(uintptr_t)); /* the free-span stack's words: fresh blocks are zero */
+        return reused;
+    }
     size_t first = atomic_load_explicit(&next_page, memory_order_relaxed);
     do { /* a CAS, not add-then-undo: an undo could hand a page out twice */
         if (first + n > region_pages)
             return NULL;
     } while (!atomic_compare_exchange_weak_explicit(&next_page, &first, first + n,
                                                     memory_order_relaxed, memory_order_relaxed));
-    for (size_t i = 0; i < n; i++)
-        mp_region.pagemap[first + i] = (uint32_t)(i << 8) | cls;
+    map_span(first, n, cls);
     return (char *)(mp_region.base + (first << MP_PAGE_SHIFT));
+}
+
+/* Give a wholly free span's memory back to the OS and keep its addresses for
+ * the next span of its length.  Its pagemap entries go first: from then on a
+ * stale pointer into it is reported as "in no allocated span". */
+void mp_segment_release_span(char *span, unsigned pages)
+{
+    size_t first = ((uintptr_t)span - mp_region.base) >> MP_PAGE_SHIFT;
+    for (size_t i = 0; i < pages; i++)
+        __atomic_store_n(&mp_region.pagemap[first + i], 0, __ATOMIC_RELAXED);
+    mp_os_release(span, (size_t)pages << MP_PAGE_SHIFT);
+    atomic_fetch_add_explicit(&free_span_pages, pages, memory_order_relaxed);
+    mp_gstack_push(&free_spans[pages], (mp_block_t *)span, 1);
 }
 
 size_t mp_segment_mapped_bytes(void)
 {
-    return atomic_load_explicit(&next_page, memory_order_relaxed) << MP_PAGE_SHIFT;
+    size_t carved = atomic_load_explicit(&next_page, memory_order_relaxed);
+    size_t released = atomic_load_explicit(&free_span_pages, memory_order_relaxed);
+    return (carved > released ? carved - released : 0) << MP_PAGE_SHIFT;
+}
+
+size_t mp_segment_released_bytes(void)
+{
+    return atomic_load_explicit(&free_span_pages, memory_order_relaxed) << MP_PAGE_SHIFT;
+}
+
+size_t mp_segment_pages(void)
+{
+    return region_pages;
 }

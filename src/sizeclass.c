@@ -27,8 +27,8 @@ static uint64_t inverse_mod_2_64(uint64_t odd)
 static void fill_class(mp_class_info_t *ci, size_t size)
 {
     size_t pages = (8 * size + MP_PAGE_SIZE - 1) / MP_PAGE_SIZE; /* aim for >= 8 blocks */
-    if (pages > 16)
-        pages = 16;
+    if (pages > MP_SPAN_PAGES_MAX)
+        pages = MP_SPAN_PAGES_MAX;
     if (pages * MP_PAGE_SIZE < size)
         pages = (size + MP_PAGE_SIZE - 1) / MP_PAGE_SIZE;
     size_t batch = MP_BATCH_BYTES / size;

@@ -1,0 +1,96 @@
+/* rss_decay.c - memory goes back to the OS.
+ *
+ *   ./rss_decay
+ *
+ * 1. Decay: the program allocates 256 MiB in small blocks of mixed sizes,
+ *    frees them all and goes on with light work (a few small allocations
+ *    every millisecond).  Within one second, RSS must be back within a
+ *    quarter of what it rose by (MPOOL_DECAY_MS is 500 by default).
+ * 2. malloc_trim(0): the same heap, freed, is released at once.
+ * 3. The memory is usable again: a second fill succeeds and reads zero in
+ *    calloc'ed blocks.
+ */
+#define _GNU_SOURCE 1
+#include "ptest.h"
+
+#include <malloc.h>
+
+#define HEAP (256u << 20)
+
+static void **fill(size_t *count)
+{
+    size_t n = 0, bytes = 0, cap = HEAP / 64;
+    void **v = malloc(cap * sizeof *v);
+    while (bytes < HEAP && n < cap) {
+        size_t size = 48 + (n % 7) * 40; /* 48 .. 288: seven classes */
+        v[n] = malloc(size);
+        memset(v[n], (int)n, size);
+        bytes += size;
+        n++;
+    }
+    *count = n;
+    return v;
+}
+
+static void light_work(void)
+{
+    void *q[32];
+    for (int i = 0; i < 32; i++)
+        q[i] = malloc(16 + (size_t)i * 24);
+    for (int i = 0; i < 32; i++)
+        free(q[i]);
+}
+
+int main(void)
+{
+    ptest_require_mpool("rss_decay");
+    size_t base = ptest_rss(), n;
+    void **v = fill(&n);
+    size_t peak = ptest_rss();
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    double t0 = ptest_now(), took = -1;
+    size_t rise = peak - base, now = peak;
+    while (ptest_now() - t0 < 3.0) {
+        light_work();
+        now = ptest_rss();
+        if (now <= base + rise / 4) {
+            took = ptest_now() - t0;
+            break;
+        }
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    printf("decay: base %.1f MiB, peak %.1f MiB, down to %.1f MiB after %.2f s\n", base / 1048576.0,
+           peak / 1048576.0, now / 1048576.0, took);
+    CHECK(took >= 0 && took <= 1.0,
+          "RSS still %.1f MiB (base %.1f, peak %.1f) %.2f s after freeing everything", now / 1048576.0,
+          base / 1048576.0, peak / 1048576.0, ptest_now() - t0);
+
+    size_t n2;
+    void **v2 = fill(&n2);
+    size_t peak2 = ptest_rss();
+    for (size_t i = 0; i < n2; i++)
+        free(v2[i]);
+    int trimmed = malloc_trim(0);
+    size_t after = ptest_rss();
+    printf("trim: peak %.1f MiB, %.1f MiB right after malloc_trim(0) = %d\n", peak2 / 1048576.0,
+           after / 1048576.0, trimmed);
+    CHECK(trimmed == 1, "malloc_trim(0) = %d after freeing 256 MiB, want 1", trimmed);
+    CHECK(after <= base + (peak2 - base) / 4, "malloc_trim(0) left RSS at %.1f MiB (peak %.1f)",
+          after / 1048576.0, peak2 / 1048576.0);
+
+    size_t zeros_bad = 0;
+    for (size_t i = 0; i < n2; i++) { /* reuse: calloc must still zero */
+        unsigned char *p = calloc(1, 48 + (i % 7) * 40);
+        for (size_t j = 0; j < 48; j++)
+            zeros_bad += p[j] != 0;
+        v2[i] = p;
+    }
+    CHECK(zeros_bad == 0, "%zu nonzero bytes in calloc'ed blocks after the release", zeros_bad);
+    for (size_t i = 0; i < n2; i++)
+        free(v2[i]);
+    free(v);
+    free(v2);
+    return ptest_finish();
+}

@@ -391,6 +391,7 @@ typedef struct mp_shared_counters {
 
 typedef struct mp_totals {
     uint64_t allocs, frees, reuses, active_blocks, active_bytes, mapped_bytes;
+    uint64_t released_bytes; /* given back to the OS so far, in total (reclaim.c) */
     uint64_t peak_active_bytes, alloc_ns, reuse_ns;
     uint64_t class_allocs[MP_NUM_CLASSES], class_frees[MP_NUM_CLASSES];
     uint64_t class_fresh[MP_NUM_CLASSES];

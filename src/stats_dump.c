@@ -106,6 +106,7 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
     mp_emit_u64(e, "elapsed_ns", "elapsed ns", s->elapsed_ns);
     mp_emit_u64(e, "rss_bytes", "rss bytes", s->rss_bytes);
     mp_emit_u64(e, "mapped_bytes", "pool bytes mapped", t->mapped_bytes);
+    mp_emit_u64(e, "released_bytes", "pool bytes released", t->released_bytes);
 
     mp_emit_object_begin(e, "totals", "totals");
     mp_emit_u64(e, "allocs", "allocations", t->allocs);

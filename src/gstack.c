@@ -53,8 +53,10 @@ static inline uintptr_t *link_of(const mp_gstack_t *st, mp_block_t *b)
     return (uintptr_t *)b + (st->link_in_third_word ? 2 : 1);
 }
 
+/* An empty stack that keeps batch links in the given word. */
 void mp_gstack_init(mp_gstack_t *st, bool link_in_third_word)
 {
+    mp_gstack_reset(st);
     st->link_in_third_word = link_in_third_word;
 }
 

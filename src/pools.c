@@ -229,7 +229,7 @@ MP_EXPORT mpool_fixed_t *mpool_fixed_create(const struct mpool_fixed_config *cfg
     p->arg = cfg->arg;
     p->tag = (uintptr_t)p ^ mp_secret; /* the secret's low 4 bits are 0: OUT_BIT is free */
     pthread_mutex_init(&p->slab_lock, NULL);
-    mp_gstack_reset(&p->free);
+    mp_gstack_init(&p->free, false); /* nodes are headers: the link in their second word */
     p->rec = record_acquire();
     if (p->rec == NULL) /* not listed in dumps, but counted all the same */
         p->rec = &p->own_rec;

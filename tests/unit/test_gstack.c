@@ -28,7 +28,7 @@ static mp_block_t *make_batch(mp_block_t *base, unsigned first, unsigned count)
 START_TEST(pop_of_empty_stack_is_null)
 {
     mp_gstack_t st;
-    mp_gstack_reset(&st);
+    mp_gstack_init(&st, false);
     unsigned n = 99;
     ck_assert_ptr_null(mp_gstack_pop(&st, &n));
 }
@@ -38,7 +38,7 @@ START_TEST(batches_come_back_last_in_first_out_with_their_counts)
 {
     mp_block_t *base = blocks(64);
     mp_gstack_t st;
-    mp_gstack_reset(&st);
+    mp_gstack_init(&st, false);
     mp_block_t *a = make_batch(base, 0, 5), *b = make_batch(base, 5, 17), *c = make_batch(base, 22, 1);
     mp_gstack_push(&st, a, 5);
     mp_gstack_push(&st, b, 17);

@@ -139,17 +139,17 @@ static uint64_t now_ns(void)
  * subtracted from every timed call, whose own cost is often smaller. */
 static uint64_t clock_cost_ns(void)
 {
-    static uint64_t cost = UINT64_MAX;
-    if (cost == UINT64_MAX) {
-        uint64_t best = UINT64_MAX;
+    static _Atomic uint64_t cost = UINT64_MAX; /* measured once; racing threads agree */
+    uint64_t c = atomic_load_explicit(&cost, memory_order_relaxed);
+    if (c == UINT64_MAX) {
         for (int i = 0; i < 16; i++) {
             uint64_t a = now_ns(), b = now_ns();
-            if (b - a < best)
-                best = b - a;
+            if (b - a < c)
+                c = b - a;
         }
-        cost = best;
+        atomic_store_explicit(&cost, c, memory_order_relaxed);
     }
-    return cost;
+    return c;
 }
 
 /* true with probability 1/w (w >= 1) */

@@ -47,7 +47,8 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
             return mp_malloc_generic(n);
         bin->head = b->next;
         bin->count--;
-        b->link = 0; /* no longer free: clear the mark (same line as next) */
+        if (MP_CHECKS)
+            b->link = 0; /* no longer free: clear the mark (same line as next) */
         if (MP_STATS)
             tc->recent[tc->recent_pos++] = (uint32_t)n; /* n <= 1 MiB here */
         return b;
@@ -67,9 +68,10 @@ static inline __attribute__((always_inline)) void mp_free(void *p)
         mp_bin_t *bin = &mp_tls_cache->bins[c];
         mp_block_t *b = p;
         if (MP_LIKELY(bin->count < __atomic_load_n(&bin->limit, __ATOMIC_RELAXED) &&
-                      in_span < ci->span_bytes &&
-                      mp_class_divides(ci, in_span) && b->link != mp_free_mark(p))) {
-            b->link = mp_free_mark(p);
+                      (!MP_CHECKS || (in_span < ci->span_bytes && mp_class_divides(ci, in_span) &&
+                                      b->link != mp_free_mark(p))))) {
+            if (MP_CHECKS)
+                b->link = mp_free_mark(p);
             b->next = bin->head;
             bin->head = b;
             bin->count++;

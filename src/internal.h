@@ -48,6 +48,13 @@
 #define MP_STATS 1
 #endif
 
+/* The fast paths' misuse checks (interior pointers, double frees): 1
+ * (default), or 0 in the build that measures their cost (meson
+ * -Dchecks=false).  The slow paths check in both. */
+#ifndef MP_CHECKS
+#define MP_CHECKS 1
+#endif
+
 /* ---- limits ------------------------------------------------------------ */
 #define MP_PAGE_SHIFT 16                          /* 64 KiB pages */
 #define MP_PAGE_SIZE ((size_t)1 << MP_PAGE_SHIFT)

@@ -25,6 +25,14 @@
 #include "internal.h"
 
 #include <errno.h>
+#if MP_EMBEDDED_JEMALLOC /* scripts/embed-jemalloc renamed the entry points */
+#define JEMALLOC_EXPORT MP_HIDDEN /* and libmpool.so does not export them */
+#define mallocx mp_je_mallocx
+#define dallocx mp_je_dallocx
+#define sallocx mp_je_sallocx
+#define xallocx mp_je_xallocx
+#define mallctl mp_je_mallctl
+#endif
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
 #include <sched.h>

@@ -34,6 +34,7 @@
 #define mallctl mp_je_mallctl
 #endif
 #include <jemalloc/jemalloc.h>
+
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -191,6 +192,10 @@ static inline void guard_end(signal_guard_t *g)
 }
 
 static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
+/* A block this large that realloc moves out of gives its pages back at once
+ * (below 4 MiB, the page faults of reusing it cost more than they save). */
+#define MP_RELEASE_ON_MOVE ((size_t)4 << 20)
+
 static int arena_flags;         /* MALLOCX_ARENA(ours) | MALLOCX_TCACHE_NONE */
 static MP_TLS int making_arena; /* jemalloc called back into us while we made it */
 
@@ -283,6 +288,14 @@ void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_i
         guard_end(&g);
     }
     memcpy(q, p, old->usable < n ? old->usable : n);
+    /* The old extent's contents are garbage now, and a block that grew out
+     * of it is rarely followed by one of its size: give its pages back
+     * rather than leave them dirty in jemalloc for its decay (~10 s), where
+     * a growing buffer's every step would pile up (sqlite's sorter). */
+    size_t page = mp_os_page_size();
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + old->usable) & ~(page - 1);
+    if (hi > lo && old->usable >= MP_RELEASE_ON_MOVE)
+        mp_os_release((void *)lo, hi - lo);
     mp_large_info_t gone;
     mp_large_free(p, &gone);
     return q;

@@ -365,6 +365,12 @@ bool mp_report_begin(void) MP_HIDDEN; /* false: another report is under way */
 /* ---- fmt.c: formatting into fixed buffers (no stdio, no malloc) --------- */
 #include "fmt.h"
 
+/* ---- mathlib.c: log, log1p, exp and round without libm ------------------- */
+double mp_log(double x) MP_HIDDEN;
+double mp_log1p(double x) MP_HIDDEN;
+double mp_exp(double x) MP_HIDDEN;
+double mp_round(double x) MP_HIDDEN;
+
 /* ---- reclaim.c: giving wholly free spans back to the OS --------------------- */
 bool mp_reclaim_init(void) MP_HIDDEN;
 void mp_reclaim_tick(void) MP_HIDDEN;   /* from slow paths: a pass when one is due */

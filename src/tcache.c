@@ -211,7 +211,7 @@ int64_t mp_tcache_interval(mp_tcache_t *tc, unsigned cls)
     if (mean <= 1)
         return 1;
     double u = mp_tcache_uniform(tc);
-    double k = __builtin_log(u) / __builtin_log1p(-1.0 / mean);
+    double k = mp_log(u) / mp_log1p(-1.0 / mean);
     return k < 1 ? 1 : k > 1e15 ? (int64_t)1e15 : (int64_t)k + 1;
 }
 

@@ -91,6 +91,10 @@ mp_block_t *mp_gstack_pop(mp_gstack_t *st, unsigned *count)
     } while (!cas_head(st, old, new));
     mp_block_t *first = (mp_block_t *)old.s.top;
     *count = (unsigned)(*link_of(st, first) >> 48); /* ours now: the link is stable */
+    /* how much the stack is drawn on, for reclaim.c: a load and a store, no
+     * lock prefix; two pops at once may count one */
+    atomic_store_explicit(&st->pops, atomic_load_explicit(&st->pops, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     return first;
 }
 

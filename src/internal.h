@@ -175,7 +175,8 @@ typedef struct mp_block {
 typedef struct mp_gstack {
     _Alignas(MP_CACHELINE) volatile unsigned __int128 head; /* low: top, high: tag */
     bool link_in_third_word; /* the batch link is not in mp_block_t.link but after it */
-    char pad[MP_CACHELINE - sizeof(unsigned __int128) - sizeof(bool)];
+    _Atomic uint64_t pops;   /* batches popped, roughly (a lossy count: reclaim.c) */
+    char pad[MP_CACHELINE - sizeof(unsigned __int128) - 2 * sizeof(uint64_t)];
 } mp_gstack_t;
 
 void mp_gstack_init(mp_gstack_t *s, bool link_in_third_word) MP_HIDDEN; /* default: false */
@@ -183,6 +184,10 @@ void mp_gstack_push(mp_gstack_t *s, mp_block_t *first, unsigned count) MP_HIDDEN
 mp_block_t *mp_gstack_pop(mp_gstack_t *s, unsigned *count) MP_HIDDEN;
 void mp_gstack_reset(mp_gstack_t *s) MP_HIDDEN;
 mp_block_t *mp_gstack_take_all(mp_gstack_t *s) MP_HIDDEN; /* every batch, as one list */
+static inline uint64_t mp_gstack_pops(mp_gstack_t *s) /* batches popped so far, roughly */
+{
+    return atomic_load_explicit(&s->pops, memory_order_relaxed);
+}
 /* The batch after `batch` in a taken list (NULL at the end); *count: batch's blocks. */
 mp_block_t *mp_gstack_next_batch(const mp_gstack_t *s, mp_block_t *batch, unsigned *count) MP_HIDDEN;
 extern void (*mp_gstack_pop_window_hook)(void) MP_HIDDEN; /* tests only */
@@ -227,6 +232,7 @@ typedef struct mp_tcache {
     int64_t pending;                /* bytes taken in (refills) less given back (flushes)
                                      * not yet published to mp_shared */
     uint64_t rng;                   /* sampling intervals (xorshift state) */
+    uint32_t reclaim_skip;          /* refills and flushes until the next reclaim tick */
     uint64_t time_next;             /* bit c: time class c's next allocation (it
                                      * follows a profiled one, which is not typical) */
     double alloc_ns;                /* estimated time allocating fresh blocks */
@@ -374,6 +380,15 @@ double mp_round(double x) MP_HIDDEN;
 /* ---- reclaim.c: giving wholly free spans back to the OS --------------------- */
 bool mp_reclaim_init(void) MP_HIDDEN;
 void mp_reclaim_tick(void) MP_HIDDEN;   /* from slow paths: a pass when one is due */
+/* From refill and flush: every 8th of them ticks (a clock read each). */
+static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
+{
+    if (MP_UNLIKELY(tc->reclaim_skip == 0)) {
+        tc->reclaim_skip = 8;
+        mp_reclaim_tick();
+    }
+    tc->reclaim_skip--;
+}
 /* A pass now, waiting for one under way; bytes released.  all: every wholly
  * free span (malloc_trim); else only those already free at the last pass. */
 size_t mp_reclaim_pass(bool all) MP_HIDDEN;

@@ -17,6 +17,14 @@
  * malloc and free altogether keeps what it had (malloc_trim(0) or
  * mpool_trim() release at once).
  *
+ * A pass walks every free block of its class, so a class whose stack is
+ * busy (more than BUSY_POPS batches taken from it since its last pass: its
+ * free blocks are being reused) is skipped, up to BUSY_SKIPS passes in a
+ * row.  A stack that only grows (the program is freeing) is looked at: a
+ * program that frees and reallocates a large heap over and over (CPython
+ * does) does not pay a walk of it every few hundred milliseconds, and its
+ * idle spans still go back within a second or two.
+ *
  * One pass runs at a time (an atomic flag; a tick that finds it taken does
  * nothing), in whichever thread's slow path found it due.  Nothing here
  * blocks the fast paths: other threads that find a stack empty while its
@@ -47,6 +55,10 @@ static uint32_t pass_id = 1;          /* under `running`; ids are never 0 */
 static uint32_t last_pass[MP_NUM_CLASSES]; /* id of each class's previous pass */
 static uint32_t backoff[MP_NUM_CLASSES];   /* passes to skip: long stacks with nothing to give */
 static uint32_t skip[MP_NUM_CLASSES];
+static uint64_t pops_seen[MP_NUM_CLASSES];  /* the stack's pops at its last pass */
+static uint32_t busy_skips[MP_NUM_CLASSES]; /* passes skipped in a row for being busy */
+
+enum { BUSY_POPS = 32, BUSY_SKIPS = 7 };
 
 _Atomic uint64_t mp_reclaim_passes, mp_reclaim_released_bytes;
 
@@ -160,6 +172,14 @@ static size_t reclaim_all_classes(bool all)
             skip[c]--;
             continue;
         }
+        uint64_t pops = mp_gstack_pops(&mp_class_stacks[c]);
+        uint64_t drawn = pops - pops_seen[c];
+        pops_seen[c] = pops;
+        if (!all && drawn > BUSY_POPS && busy_skips[c] < BUSY_SKIPS) {
+            busy_skips[c]++;
+            continue;
+        }
+        busy_skips[c] = 0;
         released += reclaim_class(c, all);
     }
     atomic_fetch_add_explicit(&mp_reclaim_passes, 1, memory_order_relaxed);

@@ -103,7 +103,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
 {
     mp_bin_t *bin = &tc->bins[cls];
     unsigned n;
-    mp_reclaim_tick();
+    mp_reclaim_tick_batch(tc);
     mp_block_t *batch = mp_gstack_pop(&mp_class_stacks[cls], &n);
     if (batch) {
         bin->head = batch->next;
@@ -155,7 +155,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
     if (MP_STATS)
         mp_stats_held(tc, -(int64_t)(bin->count - keep) * mp_classes[cls].size);
     bin->count = keep;
-    mp_reclaim_tick();
+    mp_reclaim_tick_batch(tc);
 }
 
 /* A free from a thread without a cache (exiting, or bootstrapping). */

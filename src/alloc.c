@@ -247,7 +247,7 @@ static void *alloc_capped(mp_tcache_t *tc, size_t n, size_t align, bool zero)
     } else if (cls == 0) {
         mp_large_info_t info;
         if (mp_large_lookup(p, &info) && info.usable > charge)
-            mp_limit_reserve(info.usable - charge); /* rounding: counted, not refused */
+            mp_limit_charge(info.usable - charge); /* rounding: counted, not refused */
     }
     return p;
 }
@@ -480,7 +480,7 @@ void *mp_realloc(void *p, size_t n)
             if (q == NULL)
                 mp_limit_release(grow);
             else if (now.usable > was.usable + grow)
-                mp_limit_reserve(now.usable - was.usable - grow);
+                mp_limit_charge(now.usable - was.usable - grow);
             else
                 mp_limit_release(was.usable + grow - now.usable);
         }

@@ -315,6 +315,7 @@ void mp_large_fork_child(void) MP_HIDDEN;
 /* ---- limit.c: the memory cap ------------------------------------------------ */
 extern _Atomic size_t mp_limit_bytes MP_HIDDEN; /* 0: no cap */
 bool mp_limit_reserve(size_t bytes) MP_HIDDEN;  /* false: the cap would be passed */
+void mp_limit_charge(size_t bytes) MP_HIDDEN;   /* count, even past the cap */
 void mp_limit_release(size_t bytes) MP_HIDDEN;
 size_t mp_limit_held(void) MP_HIDDEN;
 int mp_limit_set(size_t bytes) MP_HIDDEN;

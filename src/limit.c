@@ -18,15 +18,27 @@
 _Atomic size_t mp_limit_bytes;  /* 0: no cap */
 static _Atomic int64_t held;    /* bytes held, tracked while a cap is set */
 
+/* Check, then add, in one CAS: adding first and taking back a refusal
+ * would let a huge request that is about to fail make every other thread's
+ * ordinary one fail meanwhile (tests/stress/too_large, MPOOL_LIMIT). */
 bool mp_limit_reserve(size_t bytes)
 {
     size_t cap = atomic_load_explicit(&mp_limit_bytes, memory_order_relaxed);
-    int64_t now = atomic_fetch_add_explicit(&held, (int64_t)bytes, memory_order_relaxed) + (int64_t)bytes;
-    if (cap && now > (int64_t)cap) {
-        atomic_fetch_sub_explicit(&held, (int64_t)bytes, memory_order_relaxed);
+    if (bytes > (size_t)INT64_MAX)
         return false;
-    }
+    int64_t now = atomic_load_explicit(&held, memory_order_relaxed);
+    do {
+        if (cap && (now > (int64_t)cap || (int64_t)bytes > (int64_t)cap - now))
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&held, &now, now + (int64_t)bytes,
+                                                    memory_order_relaxed, memory_order_relaxed));
     return true;
+}
+
+/* Count bytes already handed out (jemalloc's rounding): never refused. */
+void mp_limit_charge(size_t bytes)
+{
+    atomic_fetch_add_explicit(&held, (int64_t)bytes, memory_order_relaxed);
 }
 
 void mp_limit_release(size_t bytes)

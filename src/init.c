@@ -25,12 +25,27 @@ _Atomic int mp_init_state;
 uintptr_t mp_secret;
 MP_TLS int mp_tls_in_init;
 unsigned long mp_thread_key;
-static bool fork_locked; /* prepare took the locks; parent must release them */
+/* prepare took the locks; parent must release them.  Per thread: two threads
+ * may fork at once, and one's parent handler must not clear the flag after
+ * the other's prepare set it (which left every lock taken: fork_getline). */
+static MP_TLS bool fork_locked;
+
+/* glibc's lock of its list of FILEs (exported, recursive).  glibc's fork()
+ * takes it after the atfork prepare handlers, and its own malloc's locks
+ * after that.  A replacement malloc that locks in a prepare handler must
+ * take it first: else a thread in getline (holding its FILE's lock, in
+ * realloc, waiting for ours) and one in fflush(NULL) (holding the list,
+ * waiting for that FILE) deadlock the fork (tests/stress/fork_getline). */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
 
 static void fork_prepare(void)
 {
     if (__libc_single_threaded)
         return;
+    if (_IO_list_lock)
+        _IO_list_lock();
     mp_trace_fork_prepare();
     mp_tcache_fork_prepare();
     mp_large_fork_prepare();
@@ -44,6 +59,8 @@ static void fork_parent(void)
     mp_large_fork_parent();
     mp_tcache_fork_parent();
     mp_trace_fork_parent();
+    if (_IO_list_unlock)
+        _IO_list_unlock();
     fork_locked = false;
 }
 
@@ -54,6 +71,8 @@ static void fork_child(void)
     mp_trace_fork_child();
     mp_reclaim_fork_child();
     mp_dump_fork_child();
+    if (fork_locked && _IO_list_resetlock)
+        _IO_list_resetlock(); /* glibc resets it too when it took it: harmless twice */
     fork_locked = false;
 }
 

@@ -321,20 +321,47 @@ bool mp_large_free(void *p, mp_large_info_t *info)
     return live;
 }
 
+/* jemalloc's fork handlers.  The embedded jemalloc's call to pthread_atfork
+ * lands here (scripts/embed-jemalloc renames it), so its handlers run inside
+ * ours, in the order init.c sets: after the stdio list lock, never before
+ * it (see init.c).  Unset until jemalloc has started. */
+static void (*_Atomic je_prepare)(void), (*_Atomic je_parent)(void), (*_Atomic je_child)(void);
+
+#if MP_EMBEDDED_JEMALLOC
+MP_HIDDEN int mp_je_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+    atomic_store(&je_parent, parent);
+    atomic_store(&je_child, child);
+    atomic_store(&je_prepare, prepare); /* last: prepare set means all are */
+    return 0;
+}
+#endif
+
+static bool je_locked; /* the prepare handler ran jemalloc's */
+
 void mp_large_fork_prepare(void)
 {
     for (int i = 0; i < SHARDS; i++)
         pthread_mutex_lock(&shards[i].lock);
+    void (*prepare)(void) = atomic_load(&je_prepare);
+    je_locked = prepare != NULL;
+    if (prepare)
+        prepare();
 }
 
 void mp_large_fork_parent(void)
 {
+    if (je_locked)
+        atomic_load(&je_parent)();
     for (int i = 0; i < SHARDS; i++)
         pthread_mutex_unlock(&shards[i].lock);
 }
 
 void mp_large_fork_child(void)
 {
+    if (je_locked)
+        atomic_load(&je_child)();
+    je_locked = false;
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     for (int i = 0; i < SHARDS; i++)
         shards[i].lock = fresh;

@@ -241,7 +241,8 @@ typedef struct mp_tcache {
     uint64_t fallback_frees;        /* jemalloc-path frees by this thread */
     uint64_t fallback_bytes_in;     /* usable bytes allocated on the fallback */
     uint64_t fallback_bytes_out;    /* usable bytes freed on the fallback */
-    _Atomic int in_use;             /* 1 while a live thread owns this cache */
+    _Atomic int in_use;             /* 1 while a live thread owns this cache (2: retiring) */
+    pid_t owner_pid, owner_tid;     /* the owner's process and thread ids */
     struct mp_tcache *all_next;     /* every cache ever made, never unlinked */
     struct mp_tcache *free_next;    /* recycled caches, under the cache mutex */
 } mp_tcache_t;

@@ -11,8 +11,11 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 const mp_tcache_t mp_tcache_empty; /* all zero: heads NULL, limits 0 */
 MP_TLS mp_tcache_t *mp_tls_cache = (mp_tcache_t *)&mp_tcache_empty;
@@ -33,13 +36,25 @@ mp_tcache_t *mp_tcache_all(void)
     return atomic_load_explicit(&all_caches, memory_order_acquire);
 }
 
-static mp_tcache_t *cache_acquire(void)
+static void retire_orphans(void);
+
+static mp_tcache_t *take_parked(void)
 {
     pthread_mutex_lock(&cache_lock);
     mp_tcache_t *tc = free_caches;
     if (tc)
         free_caches = tc->free_next;
     pthread_mutex_unlock(&cache_lock);
+    return tc;
+}
+
+static mp_tcache_t *cache_acquire(void)
+{
+    mp_tcache_t *tc = take_parked();
+    if (tc == NULL) {
+        retire_orphans();
+        tc = take_parked();
+    }
     if (tc)
         return tc;
     /* Make a chunk of caches at once: one mmap serves many threads. */
@@ -87,7 +102,9 @@ mp_tcache_t *mp_tcache_for_thread(void)
         if (tc->bins[c].countdown <= 0) /* a new cache */
             mp_tcache_set_countdown(tc, c, mp_tcache_interval(tc, c));
     }
-    atomic_store_explicit(&tc->in_use, 1, memory_order_relaxed);
+    tc->owner_pid = getpid();
+    tc->owner_tid = (pid_t)syscall(SYS_gettid);
+    atomic_store_explicit(&tc->in_use, 1, memory_order_release);
     mp_tls_cache = tc;
     thread_state = THREAD_ACTIVE;
     atomic_fetch_add_explicit(&mp_threads_started, 1, memory_order_relaxed);
@@ -257,9 +274,8 @@ void mp_tcache_give_back(mp_tcache_t *tc)
 /* pthread key destructor: give every cached block and span tail back, then
  * park the cache for reuse.  Later frees on this thread go straight to the
  * global stacks (mp_tcache_free_uncached). */
-void mp_tcache_thread_exit(void *arg)
+static void retire(mp_tcache_t *tc)
 {
-    mp_tcache_t *tc = arg;
     mp_tcache_give_back(tc);
     if (MP_STATS) { /* publish what this thread had not yet */
         mp_stats_add_active(tc->pending);
@@ -274,14 +290,43 @@ void mp_tcache_thread_exit(void *arg)
         }
         bump->next = bump->end = NULL;
     }
-    mp_tls_cache = (mp_tcache_t *)&mp_tcache_empty;
-    thread_state = THREAD_EXITED;
     atomic_store_explicit(&tc->in_use, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&mp_threads_exited, 1, memory_order_relaxed);
     pthread_mutex_lock(&cache_lock);
     tc->free_next = free_caches;
     free_caches = tc;
     pthread_mutex_unlock(&cache_lock);
+}
+
+void mp_tcache_thread_exit(void *arg)
+{
+    mp_tls_cache = (mp_tcache_t *)&mp_tcache_empty;
+    thread_state = THREAD_EXITED;
+    retire(arg);
+}
+
+/* Caches whose thread is gone without running our key's destructor: a
+ * thread whose first allocation came in the last round of pthread key
+ * destructors made its cache after glibc's last look at our key.  Found by
+ * asking the kernel whether the owner's thread id still exists (ESRCH: the
+ * thread has exited, and its cache is no one's), when no parked cache is
+ * left; each is retired as its thread would have.  Caches inherited across
+ * fork() are left alone (their owners' ids mean nothing here, and their
+ * bins may be mid-update). */
+static void retire_orphans(void)
+{
+    pid_t pid = getpid();
+    int saved_errno = errno;
+    for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
+        if (atomic_load_explicit(&tc->in_use, memory_order_acquire) != 1 || tc->owner_pid != pid)
+            continue;
+        if (syscall(SYS_tgkill, pid, tc->owner_tid, 0) == 0 || errno != ESRCH)
+            continue;
+        int one = 1; /* 2: being retired by this thread, no other */
+        if (atomic_compare_exchange_strong(&tc->in_use, &one, 2))
+            retire(tc);
+    }
+    errno = saved_errno;
 }
 
 void mp_tcache_fork_prepare(void)

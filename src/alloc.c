@@ -367,7 +367,7 @@ void mp_free_generic(void *p)
     mp_ptr_kind_t kind = mp_segment_classify(p, &cls);
     if (kind == MP_PTR_POOL) {
         mp_block_t *blk = p;
-        if (blk->link == mp_free_mark(p))
+        if (MP_CHECKS && blk->link == mp_free_mark(p))
             mp_report_bad_pointer("free", p, MP_PTR_POOL); /* double free */
         if (MP_UNLIKELY(mp_opt.debug)) {
             mp_debug_check("free", p, mp_classes[cls].size);
@@ -425,7 +425,7 @@ static live_block_t live_block_or_report(const char *func, const void *p)
     live_block_t b = { 0 };
     mp_ptr_kind_t kind = mp_segment_classify(p, &b.cls);
     if (kind == MP_PTR_POOL) {
-        if (((const mp_block_t *)p)->link == mp_free_mark(p))
+        if (MP_CHECKS && ((const mp_block_t *)p)->link == mp_free_mark(p))
             mp_report_bad_pointer(func, p, MP_PTR_POOL); /* a freed block */
         b.usable = mp_classes[b.cls].size;
         return b;

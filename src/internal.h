@@ -50,7 +50,8 @@
 
 /* The fast paths' misuse checks (interior pointers, double frees): 1
  * (default), or 0 in the build that measures their cost (meson
- * -Dchecks=false).  The slow paths check in both. */
+ * -Dchecks=false), which keeps no free marks, so it does not look for them
+ * on the slow paths either (the slow paths' pointer checks stay). */
 #ifndef MP_CHECKS
 #define MP_CHECKS 1
 #endif

@@ -343,6 +343,12 @@ void mp_large_fork_prepare(void)
 {
     for (int i = 0; i < SHARDS; i++)
         pthread_mutex_lock(&shards[i].lock);
+    /* Another thread may be starting jemalloc (our arena, state 1): its
+     * fork handlers are not ours yet, and its locks may be held.  It needs
+     * none of our locks to finish, so wait for it (unless this thread is
+     * the one: a fork from a signal handler that interrupted it). */
+    while (!making_arena && atomic_load_explicit(&arena_state, memory_order_acquire) == 1)
+        sched_yield();
     void (*prepare)(void) = atomic_load(&je_prepare);
     je_locked = prepare != NULL;
     if (prepare)

@@ -24,6 +24,8 @@ static _Atomic int64_t held;    /* bytes held, tracked while a cap is set */
 bool mp_limit_reserve(size_t bytes)
 {
     size_t cap = atomic_load_explicit(&mp_limit_bytes, memory_order_relaxed);
+    if (cap > (size_t)INT64_MAX) /* held is signed: a cap past it is no cap */
+        cap = (size_t)INT64_MAX;
     if (bytes > (size_t)INT64_MAX)
         return false;
     int64_t now = atomic_load_explicit(&held, memory_order_relaxed);

@@ -319,7 +319,7 @@ static void retire_orphans(void)
     int saved_errno = errno;
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
         if (atomic_load_explicit(&tc->in_use, memory_order_acquire) != 1 || tc->owner_pid != pid)
-            continue;
+            continue; /* parked, being retired, or inherited across fork() (pid 0) */
         if (syscall(SYS_tgkill, pid, tc->owner_tid, 0) == 0 || errno != ESRCH)
             continue;
         int one = 1; /* 2: being retired by this thread, no other */
@@ -346,4 +346,16 @@ void mp_tcache_fork_child(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     cache_lock = fresh;
+    /* The forking thread's cache is the child's now; the others' owners do
+     * not exist here and never will, and their pid may come back (a later
+     * descendant can get it): mark them inherited (pid 0), so
+     * retire_orphans never takes them for its own process's. */
+    mp_tcache_t *self = mp_tls_cache;
+    for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next)
+        if (tc != self)
+            tc->owner_pid = 0;
+    if (self != &mp_tcache_empty) {
+        self->owner_pid = getpid();
+        self->owner_tid = (pid_t)syscall(SYS_gettid);
+    }
 }

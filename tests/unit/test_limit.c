@@ -131,6 +131,20 @@ START_TEST(a_cap_set_while_threads_allocate_does_not_drift)
 }
 END_TEST
 
+START_TEST(a_cap_past_int64_max_refuses_nothing_ordinary)
+{
+    ck_assert_int_eq(mp_limit_set(SIZE_MAX), 0);
+    void *p = mp_malloc(100);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(mp_limit_set((size_t)1 << 63), 0);
+    void *q = mp_malloc(1 << 20);
+    ck_assert_ptr_nonnull(q);
+    mp_free(p);
+    mp_free(q);
+    mp_limit_set(0);
+}
+END_TEST
+
 START_TEST(refused_allocations_are_not_counted)
 {
     struct mpool_stats a, b;
@@ -156,6 +170,7 @@ static Suite *suite(void)
     tcase_add_test(tc, the_cap_holds_across_threads);
     tcase_add_test(tc, a_cap_set_while_threads_allocate_does_not_drift);
     tcase_add_test(tc, refused_allocations_are_not_counted);
+    tcase_add_test(tc, a_cap_past_int64_max_refuses_nothing_ordinary);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <unistd.h>
 
 START_TEST(allocations_past_the_cap_fail_and_freeing_makes_room)
@@ -133,15 +134,15 @@ END_TEST
 
 START_TEST(a_cap_past_int64_max_refuses_nothing_ordinary)
 {
-    ck_assert_int_eq(mp_limit_set(SIZE_MAX), 0);
-    void *p = mp_malloc(100);
+    ck_assert_int_eq(mpool_set_limit(SIZE_MAX), 0);
+    void *p = mpool_malloc(100);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(mp_limit_set((size_t)1 << 63), 0);
-    void *q = mp_malloc(1 << 20);
+    ck_assert_int_eq(mpool_set_limit((size_t)1 << 63), 0);
+    void *q = mpool_malloc(1 << 20);
     ck_assert_ptr_nonnull(q);
-    mp_free(p);
-    mp_free(q);
-    mp_limit_set(0);
+    mpool_free(p);
+    mpool_free(q);
+    mpool_set_limit(0);
 }
 END_TEST
 

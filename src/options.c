@@ -4,9 +4,11 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 typedef struct mp_option_desc {
@@ -178,11 +180,46 @@ static const char *const type_text[] = {
     [MP_OPT_FORMAT] = "json or text",
 };
 
+/* The environment as the kernel gave it, for a start so early that libc has
+ * not set `environ` yet: an allocation from a .preinit_array function (any
+ * program built with clang -fsanitize=undefined makes one) initialises
+ * libmpool before that, and secure_getenv then finds nothing.  Read with
+ * open/read into a static buffer: no malloc, no stdio. */
+static const char *early_getenv(const char *name)
+{
+    static char env[64 * 1024];
+    static size_t len;
+    static bool read_done;
+    if (getauxval(AT_SECURE)) /* setuid/setgid: as secure_getenv */
+        return NULL;
+    if (!read_done) {
+        read_done = true;
+        int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n;
+            while (len < sizeof env - 1 && (n = read(fd, env + len, sizeof env - 1 - len)) > 0)
+                len += (size_t)n;
+            close(fd);
+        }
+        env[len] = '\0';
+    }
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+        if (strncmp(env + i, name, nl) == 0 && env[i + nl] == '=')
+            return env + i + nl + 1;
+    return NULL;
+}
+
+static const char *setting(const char *name)
+{
+    return environ ? secure_getenv(name) : early_getenv(name);
+}
+
 void mp_options_load(void)
 {
     for (int i = 0; i < MP_OPT_COUNT; i++) {
         const mp_option_desc_t *d = &option_table[i];
-        const char *text = secure_getenv(d->env);
+        const char *text = setting(d->env);
         if (text == NULL)
             continue;
         size_t v;

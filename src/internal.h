@@ -149,6 +149,12 @@ typedef enum mp_ptr_kind {
     MP_PTR_OUTSIDE,  /* outside the region: fallback, bootstrap or foreign */
 } mp_ptr_kind_t;
 
+/* The region page p lies in (p inside the region). */
+static inline size_t mp_segment_page_of(const void *p)
+{
+    return ((uintptr_t)p - mp_region.base) >> MP_PAGE_SHIFT;
+}
+
 static inline mp_ptr_kind_t mp_segment_classify(const void *p, unsigned *cls)
 {
     uintptr_t off = (uintptr_t)p - mp_region.base;

@@ -80,7 +80,7 @@ static uint64_t coarse_now_ns(void)
 
 static size_t span_of(const void *block)
 {
-    size_t page = ((uintptr_t)block - mp_region.base) >> MP_PAGE_SHIFT;
+    size_t page = mp_segment_page_of(block);
     return page - (mp_region.pagemap[page] >> 8);
 }
 

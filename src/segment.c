@@ -63,7 +63,7 @@ char *mp_segment_alloc_span(unsigned cls)
     char *reused = (char *)mp_gstack_pop(&free_spans[n], &one);
     if (reused) {
         atomic_fetch_sub_explicit(&free_span_pages, n, memory_order_relaxed);
-        map_span(((uintptr_t)reused - mp_region.base) >> MP_PAGE_SHIFT, n, cls);
+        map_span(mp_segment_page_of(reused), n, cls);
         memset(reused, 0, 2 * sizeof(uintptr_t)); /* the free-span stack's words: fresh blocks are zero */
         return reused;
     }
@@ -82,7 +82,7 @@ char *mp_segment_alloc_span(unsigned cls)
  * stale pointer into it is reported as "in no allocated span". */
 void mp_segment_release_span(char *span, unsigned pages)
 {
-    size_t first = ((uintptr_t)span - mp_region.base) >> MP_PAGE_SHIFT;
+    size_t first = mp_segment_page_of(span);
     for (size_t i = 0; i < pages; i++)
         __atomic_store_n(&mp_region.pagemap[first + i], 0, __ATOMIC_RELAXED);
     mp_os_release(span, (size_t)pages << MP_PAGE_SHIFT);

@@ -89,6 +89,13 @@ void mp_tcache_init(void)
         mp_gstack_init(&mp_class_stacks[c], mp_classes[c].size >= 3 * sizeof(uintptr_t));
 }
 
+/* The calling thread owns tc: what retire_orphans asks the kernel about. */
+static void set_owner(mp_tcache_t *tc)
+{
+    tc->owner_pid = getpid();
+    tc->owner_tid = (pid_t)syscall(SYS_gettid);
+}
+
 mp_tcache_t *mp_tcache_for_thread(void)
 {
     if (!mp_init() || thread_state == THREAD_EXITED)
@@ -102,8 +109,7 @@ mp_tcache_t *mp_tcache_for_thread(void)
         if (tc->bins[c].countdown <= 0) /* a new cache */
             mp_tcache_set_countdown(tc, c, mp_tcache_interval(tc, c));
     }
-    tc->owner_pid = getpid();
-    tc->owner_tid = (pid_t)syscall(SYS_gettid);
+    set_owner(tc);
     atomic_store_explicit(&tc->in_use, 1, memory_order_release);
     mp_tls_cache = tc;
     thread_state = THREAD_ACTIVE;
@@ -354,8 +360,6 @@ void mp_tcache_fork_child(void)
     for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next)
         if (tc != self)
             tc->owner_pid = 0;
-    if (self != &mp_tcache_empty) {
-        self->owner_pid = getpid();
-        self->owner_tid = (pid_t)syscall(SYS_gettid);
-    }
+    if (self != &mp_tcache_empty)
+        set_owner(self);
 }

@@ -310,35 +310,6 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     return p;
 }
 
-/* ---- MPOOL_DEBUG: each block carries a canary and a trailer (debug.c) ---------- */
-
-/* The bytes behind a block this file handed out, for debug.c: its class
- * size, or jemalloc's usable size; 0 for a bootstrap block (never armed). */
-static size_t armed_usable(const void *p)
-{
-    unsigned cls;
-    mp_large_info_t info;
-    if (mp_segment_classify(p, &cls) == MP_PTR_POOL)
-        return mp_classes[cls].size;
-    if (mp_large_lookup(p, &info))
-        return info.usable;
-    return 0;
-}
-
-static void *debug_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero)
-{
-    if (n > MP_MAX_REQUEST - MP_DEBUG_MIN_BLOCK) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    uint32_t site = mp_opt.prof && tc ? mp_trace_capture() : MP_NO_SITE;
-    void *p = alloc_capped(tc, mp_debug_size(n), align, zero);
-    size_t usable = p ? armed_usable(p) : 0;
-    if (usable)
-        mp_debug_arm(p, n, usable, site);
-    return p;
-}
-
 void *mp_malloc_generic(size_t n)
 {
     return alloc_aligned(n, 0, false);
@@ -441,6 +412,24 @@ static live_block_t live_block_or_report(const char *func, const void *p)
         return b;
     }
     mp_report_bad_pointer(func, p, kind);
+}
+
+/* ---- MPOOL_DEBUG: each block carries a canary and a trailer (debug.c) ---------- */
+
+static void *debug_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero)
+{
+    if (n > MP_MAX_REQUEST - MP_DEBUG_MIN_BLOCK) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint32_t site = mp_opt.prof && tc ? mp_trace_capture() : MP_NO_SITE;
+    void *p = alloc_capped(tc, mp_debug_size(n), align, zero);
+    if (p) {
+        live_block_t b = live_block_or_report("malloc", p);
+        if (!b.boot) /* bootstrap blocks are never armed */
+            mp_debug_arm(p, n, b.usable, site);
+    }
+    return p;
 }
 
 void *mp_realloc(void *p, size_t n)

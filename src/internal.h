@@ -315,10 +315,24 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
  * Precondition: p is live and *old is what mp_large_lookup said of it. */
 void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_info_t *now) MP_HIDDEN;
 bool mp_large_lookup(const void *p, mp_large_info_t *info) MP_HIDDEN; /* false: not live */
+void mp_large_purge(void) MP_HIDDEN; /* release our arena's dirty pages now (inside the guard) */
 bool mp_large_free(void *p, mp_large_info_t *info) MP_HIDDEN;         /* false: not live */
 void mp_large_fork_prepare(void) MP_HIDDEN;
 void mp_large_fork_parent(void) MP_HIDDEN;
 void mp_large_fork_child(void) MP_HIDDEN;
+
+/* ---- hugecache.c: freed huge fallback blocks kept for reuse ----------------- */
+#define MP_HUGE_MIN ((size_t)4 << 20) /* below this, jemalloc's own decay serves */
+/* A cached block for n bytes (p & (align - 1) == 0), grown or cut in place;
+ * NULL if none fits.  Inside large.c's signal guard. */
+void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable) MP_HIDDEN;
+/* Keep the freed block p (false: too small, the caller frees it).  Inside the guard. */
+bool mp_huge_put(void *p, size_t usable) MP_HIDDEN;
+size_t mp_huge_release(bool all) MP_HIDDEN; /* the expired blocks, or all: bytes */
+size_t mp_huge_cached_bytes(void) MP_HIDDEN;
+void mp_huge_fork_prepare(void) MP_HIDDEN;
+void mp_huge_fork_parent(void) MP_HIDDEN;
+void mp_huge_fork_child(void) MP_HIDDEN;
 
 /* ---- limit.c: the memory cap ------------------------------------------------ */
 extern _Atomic size_t mp_limit_bytes MP_HIDDEN; /* 0: no cap */
@@ -433,6 +447,7 @@ typedef struct mp_totals {
     uint64_t class_allocs[MP_NUM_CLASSES], class_frees[MP_NUM_CLASSES];
     uint64_t class_fresh[MP_NUM_CLASSES];
     uint64_t fallback_allocs, fallback_frees, fallback_bytes;
+    uint64_t fallback_cached_bytes; /* freed huge blocks kept for reuse (hugecache.c) */
     uint64_t threads_started, threads_exited;
 } mp_totals_t;
 

@@ -25,15 +25,7 @@
 #include "internal.h"
 
 #include <errno.h>
-#if MP_EMBEDDED_JEMALLOC /* scripts/embed-jemalloc renamed the entry points */
-#define JEMALLOC_EXPORT MP_HIDDEN /* and libmpool.so does not export them */
-#define mallocx mp_je_mallocx
-#define dallocx mp_je_dallocx
-#define sallocx mp_je_sallocx
-#define xallocx mp_je_xallocx
-#define mallctl mp_je_mallctl
-#endif
-#include <jemalloc/jemalloc.h>
+#include "je.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -170,33 +162,9 @@ static void registry_update(uintptr_t p, const mp_large_info_t *info)
 
 /* ---- our jemalloc arena ---------------------------------------------------- */
 
-typedef struct signal_guard {
-    bool active;
-    sigset_t saved;
-} signal_guard_t;
-
-static inline void guard_begin(signal_guard_t *g)
-{
-    g->active = __libc_single_threaded;
-    if (g->active) {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &g->saved);
-    }
-}
-
-static inline void guard_end(signal_guard_t *g)
-{
-    if (g->active)
-        pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
-}
-
 static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
-/* A block this large that realloc moves out of gives its pages back at once
- * (below 4 MiB, the page faults of reusing it cost more than they save). */
-#define MP_RELEASE_ON_MOVE ((size_t)4 << 20)
-
 static int arena_flags;         /* MALLOCX_ARENA(ours) | MALLOCX_TCACHE_NONE */
+static char purge_name[32];     /* "arena.<ours>.purge", once ours exists */
 static MP_TLS int making_arena; /* jemalloc called back into us while we made it */
 
 static int jemalloc_flags(void)
@@ -227,6 +195,7 @@ static int jemalloc_flags(void)
             guard_begin(&g);
             mallctl(name, NULL, NULL, &never, sizeof never);
             guard_end(&g);
+            mp_fmt(purge_name, sizeof purge_name, "arena.%u.purge", ind);
         }
         arena_flags = flags;
         making_arena = 0;
@@ -247,9 +216,18 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
         flags |= MALLOCX_ZERO;
     signal_guard_t g; /* the whole operation: jemalloc's locks and the registry's table */
     guard_begin(&g);
-    void *p = mallocx(n ? n : 1, flags);
+    size_t usable = 0;
+    void *p = NULL;
+    if (n >= MP_HUGE_MIN && align <= mp_os_page_size())
+        p = mp_huge_take(n, align > MP_MIN_ALIGN ? align : MP_MIN_ALIGN, flags & ~MALLOCX_ZERO, &usable);
     if (p) {
-        *info = (mp_large_info_t){ sallocx(p, 0), n, n, site, cls };
+        if (zero)
+            memset(p, 0, n);
+    } else if ((p = mallocx(n ? n : 1, flags)) != NULL) {
+        usable = sallocx(p, 0);
+    }
+    if (p) {
+        *info = (mp_large_info_t){ usable, n, n, site, cls };
         if (!registry_insert((uintptr_t)p, info)) {
             dallocx(p, MALLOCX_TCACHE_NONE);
             p = NULL;
@@ -259,6 +237,19 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
     if (p == NULL)
         errno = ENOMEM;
     return p;
+}
+
+/* Free the live block p into the huge-block cache when keep says so and it
+ * is big enough, else to jemalloc; false if p is not live. */
+static bool large_free(void *p, mp_large_info_t *info, bool keep)
+{
+    signal_guard_t g;
+    guard_begin(&g);
+    bool live = registry_take((uintptr_t)p, info, true);
+    if (live && !(keep && mp_huge_put(p, info->usable)))
+        dallocx(p, MALLOCX_TCACHE_NONE);
+    guard_end(&g);
+    return live;
 }
 
 /* Resize in place when jemalloc can, else move: allocate, copy, free.  On
@@ -294,11 +285,18 @@ void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_i
      * a growing buffer's every step would pile up (sqlite's sorter). */
     size_t page = mp_os_page_size();
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + old->usable) & ~(page - 1);
-    if (hi > lo && old->usable >= MP_RELEASE_ON_MOVE)
+    bool released = hi > lo && old->usable >= MP_HUGE_MIN;
+    if (released)
         mp_os_release((void *)lo, hi - lo);
     mp_large_info_t gone;
-    mp_large_free(p, &gone);
+    large_free(p, &gone, !released); /* a cached block without its pages would save nothing */
     return q;
+}
+
+void mp_large_purge(void)
+{
+    if (purge_name[0])
+        mallctl(purge_name, NULL, NULL, NULL, 0);
 }
 
 bool mp_large_lookup(const void *p, mp_large_info_t *info)
@@ -312,13 +310,7 @@ bool mp_large_lookup(const void *p, mp_large_info_t *info)
 
 bool mp_large_free(void *p, mp_large_info_t *info)
 {
-    signal_guard_t g;
-    guard_begin(&g);
-    bool live = registry_take((uintptr_t)p, info, true);
-    if (live)
-        dallocx(p, MALLOCX_TCACHE_NONE);
-    guard_end(&g);
-    return live;
+    return large_free(p, info, true);
 }
 
 /* jemalloc's fork handlers.  The embedded jemalloc's call to pthread_atfork
@@ -349,6 +341,7 @@ void mp_large_fork_prepare(void)
      * the one: a fork from a signal handler that interrupted it). */
     while (!making_arena && atomic_load_explicit(&arena_state, memory_order_acquire) == 1)
         sched_yield();
+    mp_huge_fork_prepare();
     void (*prepare)(void) = atomic_load(&je_prepare);
     je_locked = prepare != NULL;
     if (prepare)
@@ -359,6 +352,7 @@ void mp_large_fork_parent(void)
 {
     if (je_locked)
         atomic_load(&je_parent)();
+    mp_huge_fork_parent();
     for (int i = 0; i < SHARDS; i++)
         pthread_mutex_unlock(&shards[i].lock);
 }
@@ -368,6 +362,7 @@ void mp_large_fork_child(void)
     if (je_locked)
         atomic_load(&je_child)();
     je_locked = false;
+    mp_huge_fork_child();
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     for (int i = 0; i < SHARDS; i++)
         shards[i].lock = fresh;

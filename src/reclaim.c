@@ -198,6 +198,7 @@ void mp_reclaim_tick(void)
         return;
     atomic_store_explicit(&next_due_ns, now + mp_opt.decay_ms * 250000u, memory_order_relaxed);
     reclaim_all_classes(false);
+    mp_huge_release(false);
     atomic_store_explicit(&running, 0, memory_order_release);
 }
 
@@ -208,6 +209,7 @@ size_t mp_reclaim_pass(bool all)
     while (atomic_exchange_explicit(&running, 1, memory_order_acquire))
         sched_yield(); /* another thread's pass: short, and never waits on us */
     size_t released = reclaim_all_classes(all);
+    released += mp_huge_release(all);
     atomic_store_explicit(&running, 0, memory_order_release);
     return released;
 }

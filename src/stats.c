@@ -115,6 +115,7 @@ MP_RACY_READER void mp_stats_collect(mp_totals_t *t)
     t->alloc_ns = (uint64_t)alloc_ns;
     t->reuse_ns = (uint64_t)reuse_ns;
     t->mapped_bytes = mp_segment_mapped_bytes();
+    t->fallback_cached_bytes = mp_huge_cached_bytes();
     t->released_bytes = atomic_load_explicit(&mp_reclaim_released_bytes, memory_order_relaxed);
     t->threads_started = atomic_load_explicit(&mp_threads_started, memory_order_relaxed);
     t->threads_exited = atomic_load_explicit(&mp_threads_exited, memory_order_relaxed);

@@ -136,6 +136,7 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
     mp_emit_u64(e, "frees", "frees", t->fallback_frees);
     mp_emit_u64(e, "active_blocks", "active blocks", t->fallback_allocs - t->fallback_frees);
     mp_emit_u64(e, "active_bytes", "active bytes", t->fallback_bytes);
+    mp_emit_u64(e, "cached_bytes", "freed, kept for reuse", t->fallback_cached_bytes);
     mp_emit_object_end(e);
 
     mp_emit_u32_array(e, "recent_sizes", "recent request sizes", s->recent, s->nrecent);

@@ -16,6 +16,7 @@ static void fixed_snapshot(mp_snapshot_t *s)
     s->rss_bytes = 7340032;
     s->t.mapped_bytes = 4194304;
     s->t.released_bytes = 1048576;
+    s->t.fallback_cached_bytes = 8388608;
     s->nclasses = 4;
     s->class_size[1] = 16;
     s->class_size[2] = 32;

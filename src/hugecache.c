@@ -1,0 +1,186 @@
+/* Freed huge fallback blocks (MP_HUGE_MIN, 4 MiB, and more), kept whole for
+ * the next huge request.
+ *
+ * Handed back to jemalloc, a freed huge block is a dirty extent: our arena
+ * keeps its pages for its decay (about 10 s), and a freed 20 MiB extent
+ * cannot serve a 24 MiB request, so a program cycling through big buffers
+ * of varying sizes piles dirty extents up (bench "large": 72 MiB peak RSS
+ * for one live block of at most 25 MiB).  Purging them at once, jemalloc's
+ * own default for huge extents, costs a page fault per page on every reuse
+ * (33x the time).  So a few such blocks stay here, still allocated in
+ * jemalloc, pages and all:
+ *
+ * - a request takes the smallest cached block that fits; one more than
+ *   twice too big is cut to size in place, its tail's pages released first;
+ * - when none fits, the biggest grows in place (xallocx into the free
+ *   address space after it): only the new pages fault.  If it cannot grow,
+ *   it goes back whole, pages released, before a new block is made, so a
+ *   cached block and a new one never add up to a higher peak;
+ * - a block left here MPOOL_DECAY_MS goes back at the next reclaim tick;
+ *   malloc_trim(0) sends every one back at once.
+ *
+ * "Goes back" means its pages are released (madvise) and it is freed to
+ * jemalloc: the extent jemalloc keeps costs address space, not memory.
+ *
+ * The lock guards the slot table only: it is never held across a call into
+ * jemalloc or the kernel.  Take and put run inside large.c's signal guard
+ * (je.h), as every jemalloc call does; release takes its own. */
+#include "internal.h"
+#include "je.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define SLOTS 4
+
+typedef struct slot {
+    void *p;        /* NULL: empty */
+    size_t usable;  /* jemalloc's usable size */
+    uint64_t since; /* when it was cached (CLOCK_MONOTONIC_COARSE, ns) */
+} slot_t;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static slot_t slots[SLOTS];
+static _Atomic size_t cached_bytes; /* the usable sizes of the cached blocks */
+
+static uint64_t coarse_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Release the whole pages of [p + from, p + to). */
+static void release_pages(void *p, size_t from, size_t to)
+{
+    size_t page = mp_os_page_size();
+    uintptr_t lo = ((uintptr_t)p + from + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + to) & ~(page - 1);
+    if (hi > lo)
+        mp_os_release((void *)lo, hi - lo);
+}
+
+static void give_back(slot_t s)
+{
+    release_pages(s.p, 0, s.usable);
+    dallocx(s.p, MALLOCX_TCACHE_NONE);
+}
+
+static void take_slot(int i, slot_t *out)
+{
+    *out = slots[i];
+    slots[i] = (slot_t){ 0 };
+    atomic_fetch_sub_explicit(&cached_bytes, out->usable, memory_order_relaxed);
+}
+
+void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable)
+{
+    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
+        return NULL;
+    slot_t s = { 0 };
+    pthread_mutex_lock(&lock);
+    int fit = -1, biggest = -1;
+    for (int i = 0; i < SLOTS; i++) {
+        if (slots[i].p == NULL || ((uintptr_t)slots[i].p & (align - 1)))
+            continue;
+        if (slots[i].usable >= n) {
+            if (fit < 0 || slots[i].usable < slots[fit].usable)
+                fit = i;
+        } else if (biggest < 0 || slots[i].usable > slots[biggest].usable) {
+            biggest = i;
+        }
+    }
+    if (fit >= 0 || biggest >= 0)
+        take_slot(fit >= 0 ? fit : biggest, &s);
+    pthread_mutex_unlock(&lock);
+    if (s.p == NULL)
+        return NULL;
+
+    if (s.usable >= n) {
+        if (s.usable / 2 > n)
+            s.usable = xallocx(s.p, n, 0, flags); /* the tail: jemalloc's, dirty */
+        *usable = s.usable;
+        return s.p;
+    }
+    size_t grown = xallocx(s.p, n, 0, flags);
+    if (grown >= n) {
+        *usable = grown;
+        return s.p;
+    }
+    s.usable = grown;
+    give_back(s);
+    mp_large_purge(); /* the tails cut off earlier, dirty in jemalloc: no stacking */
+    return NULL;
+}
+
+bool mp_huge_put(void *p, size_t usable)
+{
+    if (usable < MP_HUGE_MIN)
+        return false;
+    slot_t out = { p, usable, coarse_now_ns() }; /* what leaves: p, or an evicted block */
+    pthread_mutex_lock(&lock);
+    int smallest = -1;
+    for (int i = 0; i < SLOTS; i++) {
+        if (slots[i].p == NULL) {
+            smallest = i;
+            break;
+        }
+        if (smallest < 0 || slots[i].usable < slots[smallest].usable)
+            smallest = i;
+    }
+    if (slots[smallest].p == NULL || slots[smallest].usable < usable) {
+        slot_t in = out;
+        take_slot(smallest, &out);
+        slots[smallest] = in;
+        atomic_fetch_add_explicit(&cached_bytes, usable, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&lock);
+    if (out.p)
+        give_back(out);
+    return true;
+}
+
+size_t mp_huge_release(bool all)
+{
+    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
+        return 0;
+    uint64_t now = coarse_now_ns(), age = (uint64_t)mp_opt.decay_ms * 1000000u;
+    slot_t out[SLOTS];
+    int n = 0;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < SLOTS; i++) {
+        if (slots[i].p && (all || (age && now - slots[i].since >= age)))
+            take_slot(i, &out[n++]);
+    }
+    pthread_mutex_unlock(&lock);
+    size_t bytes = 0;
+    signal_guard_t g;
+    guard_begin(&g);
+    for (int i = 0; i < n; i++) {
+        bytes += out[i].usable;
+        give_back(out[i]);
+    }
+    guard_end(&g);
+    return bytes;
+}
+
+size_t mp_huge_cached_bytes(void)
+{
+    return atomic_load_explicit(&cached_bytes, memory_order_relaxed);
+}
+
+void mp_huge_fork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+void mp_huge_fork_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+void mp_huge_fork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    lock = fresh;
+}

@@ -1,0 +1,274 @@
+/* hugecache.c: freed huge fallback blocks are kept for the next huge
+ * request, cut or grown to fit, never stacked on a new block, and given back
+ * after the decay or on trim. */
+#include "internal.h"
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+
+static void setup(void)
+{
+    mp_init();
+    mp_huge_release(true); /* what the parent left */
+}
+
+static char *alloc_huge(size_t n, bool zero, mp_large_info_t *info)
+{
+    char *p = mp_large_alloc(n, 0, zero, MP_NO_SITE, 0, info);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_ge(info->usable, n);
+    return p;
+}
+
+static void free_huge(void *p)
+{
+    mp_large_info_t info;
+    ck_assert(mp_large_free(p, &info));
+}
+
+START_TEST(a_freed_huge_block_serves_the_next_request_that_fits)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    memset(p, 0xab, info.usable);
+    free_huge(p);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable);
+    char *q = alloc_huge(6 * MiB, false, &info);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_eq(info.requested, 6 * MiB);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+    mp_large_info_t got;
+    ck_assert(mp_large_lookup(q, &got)); /* live again, under its new size */
+    ck_assert_uint_eq(got.requested, 6 * MiB);
+    free_huge(q);
+}
+END_TEST
+
+START_TEST(a_reused_block_is_zeroed_when_asked)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    memset(p, 0xab, info.usable);
+    free_huge(p);
+    char *q = alloc_huge(8 * MiB, true, &info);
+    ck_assert_ptr_eq(q, p);
+    for (size_t i = 0; i < 8 * MiB; i += 4093)
+        ck_assert_int_eq(q[i], 0);
+    ck_assert_int_eq(q[8 * MiB - 1], 0);
+    free_huge(q);
+}
+END_TEST
+
+START_TEST(a_block_more_than_twice_too_big_is_cut_to_size)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(32 * MiB, false, &info);
+    free_huge(p);
+    char *q = alloc_huge(5 * MiB, false, &info);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_lt(info.usable, 16 * MiB);
+    memset(q, 1, info.usable);
+    free_huge(q);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable);
+}
+END_TEST
+
+START_TEST(a_request_too_big_for_every_cached_block_leaves_none_behind)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    memset(p, 1, info.usable);
+    free_huge(p);
+    /* the cached block grows in place into q, or goes back before q is made:
+     * either way it does not stay cached beside q */
+    char *q = alloc_huge(24 * MiB, false, &info);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+    memset(q, 2, info.usable);
+    for (size_t i = 0; i < info.usable; i += 4096)
+        ck_assert_int_eq(q[i], 2);
+    free_huge(q);
+}
+END_TEST
+
+START_TEST(the_cache_keeps_the_four_biggest_blocks)
+{
+    mp_large_info_t info;
+    char *p[5];
+    size_t usable[5], want = 0;
+    for (int i = 0; i < 5; i++) {
+        p[i] = alloc_huge((size_t)(4 + i) * MiB, false, &info);
+        usable[i] = info.usable;
+        if (i > 0)
+            want += usable[i];
+    }
+    for (int i = 0; i < 5; i++)
+        free_huge(p[i]);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), want);
+    /* the smallest went back: a 4 MiB request now takes the 5 MiB block */
+    char *q = alloc_huge(4 * MiB, false, &info);
+    ck_assert_ptr_eq(q, p[1]);
+    free_huge(q);
+}
+END_TEST
+
+START_TEST(blocks_under_the_huge_size_go_straight_back_to_jemalloc)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(MP_HUGE_MIN / 2, false, &info);
+    free_huge(p);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+}
+END_TEST
+
+START_TEST(cached_blocks_go_back_after_the_decay_or_on_trim)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    free_huge(p);
+    ck_assert_uint_eq(mp_huge_release(false), 0); /* just cached */
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable);
+    usleep((useconds_t)(mp_opt.decay_ms + 50) * 1000);
+    ck_assert_uint_eq(mp_huge_release(false), info.usable);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+
+    p = alloc_huge(8 * MiB, false, &info);
+    free_huge(p);
+    ck_assert_uint_ge(mp_reclaim_pass(true), info.usable); /* malloc_trim's pass */
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+}
+END_TEST
+
+START_TEST(a_double_free_of_a_cached_block_is_refused)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    free_huge(p);
+    ck_assert(!mp_large_free(p, &info));
+    ck_assert(!mp_large_lookup(p, &info));
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable); /* and the cache is intact */
+}
+END_TEST
+
+static size_t status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kib = 0, len = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, len) == 0)
+            kib = strtoull(line + len + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* The bench's "large" workload: one live block of 5..25 MiB at a time. */
+START_TEST(cycling_big_buffers_holds_about_the_biggest_one)
+{
+    size_t before = status_kib("VmRSS:");
+    unsigned long long seed = 7;
+    void *live = NULL;
+    for (int i = 0; i < 200; i++) {
+        if (live)
+            free_huge(live);
+        size_t n = (5 + unit_rand(&seed) % 21) * MiB;
+        mp_large_info_t info;
+        char *p = alloc_huge(n, false, &info);
+        for (size_t off = 0; off < n; off += 4096)
+            p[off] = (char)i;
+        live = p;
+    }
+    free_huge(live);
+    size_t peak = status_kib("VmHWM:");
+    ck_assert_uint_gt(peak, before);
+    /* one block of at most 25 MiB, plus slack for jemalloc's own pages */
+    ck_assert_uint_le(peak - before, 25 * 1024 + 6 * 1024);
+}
+END_TEST
+
+static void *cycle_thread(void *arg)
+{
+    unsigned long long seed = (unsigned long long)(uintptr_t)arg;
+    for (int i = 0; i < 40; i++) {
+        size_t n = (4 + unit_rand(&seed) % 9) * MiB;
+        mp_large_info_t info;
+        unsigned char *p = mp_large_alloc(n, 0, (i & 3) == 0, MP_NO_SITE, 0, &info);
+        if (p == NULL)
+            return (void *)1;
+        if ((i & 3) == 0 && (p[0] != 0 || p[n - 1] != 0 || p[n / 2] != 0))
+            return (void *)2;
+        unsigned char tag = (unsigned char)(seed >> 3);
+        for (size_t off = 0; off < n; off += 4096)
+            p[off] = tag;
+        sched_yield();
+        for (size_t off = 0; off < n; off += 4096)
+            if (p[off] != tag)
+                return (void *)3; /* another thread got the same block */
+        if (!mp_large_free(p, &info))
+            return (void *)4;
+    }
+    return NULL;
+}
+
+START_TEST(threads_share_the_cache_without_sharing_a_block)
+{
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, cycle_thread, (void *)(i + 1)), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        ck_assert_ptr_null(r);
+    }
+    ck_assert_uint_le(mp_huge_cached_bytes(), 4 * 13 * MiB);
+}
+END_TEST
+
+START_TEST(a_forked_child_uses_the_cache_it_inherited)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    free_huge(p);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char *q = mp_large_alloc(6 * MiB, 0, false, MP_NO_SITE, 0, &info);
+        int ok = q == p && mp_huge_cached_bytes() == 0;
+        memset(q, 3, 6 * MiB);
+        ok = ok && mp_large_free(q, &info);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable); /* the parent's is its own */
+}
+END_TEST
+
+static Suite *hugecache_suite(void)
+{
+    Suite *s = suite_create("hugecache");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, a_freed_huge_block_serves_the_next_request_that_fits);
+    tcase_add_test(tc, a_reused_block_is_zeroed_when_asked);
+    tcase_add_test(tc, a_block_more_than_twice_too_big_is_cut_to_size);
+    tcase_add_test(tc, a_request_too_big_for_every_cached_block_leaves_none_behind);
+    tcase_add_test(tc, the_cache_keeps_the_four_biggest_blocks);
+    tcase_add_test(tc, blocks_under_the_huge_size_go_straight_back_to_jemalloc);
+    tcase_add_test(tc, cached_blocks_go_back_after_the_decay_or_on_trim);
+    tcase_add_test(tc, a_double_free_of_a_cached_block_is_refused);
+    tcase_add_test(tc, cycling_big_buffers_holds_about_the_biggest_one);
+    tcase_add_test(tc, threads_share_the_cache_without_sharing_a_block);
+    tcase_add_test(tc, a_forked_child_uses_the_cache_it_inherited);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(hugecache_suite)

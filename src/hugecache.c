@@ -10,6 +10,8 @@
  * (33x the time).  So a few such blocks stay here, still allocated in
  * jemalloc, pages and all:
  *
+ * - the biggest freed blocks stay (four); one that does not goes to
+ *   jemalloc as before, its pages dirty there (bench "realloc" reuses them);
  * - a request takes the smallest cached block that fits; one more than
  *   twice too big is cut to size in place, its tail's pages released first;
  * - when none fits, the biggest grows in place (xallocx into the free
@@ -17,14 +19,17 @@
  *   it goes back whole, pages released, before a new block is made, so a
  *   cached block and a new one never add up to a higher peak;
  * - a block left here MPOOL_DECAY_MS goes back at the next reclaim tick;
- *   malloc_trim(0) sends every one back at once.
+ *   malloc_trim(0) sends every one back at once;
+ * - when the pools grow, cached pages are shed as fast (from a block's
+ *   end): the pools' new pages replace them rather than add to them, as in
+ *   a heap where any free page serves any size (large.c, sqlite's sorter).
  *
  * "Goes back" means its pages are released (madvise) and it is freed to
  * jemalloc: the extent jemalloc keeps costs address space, not memory.
  *
  * The lock guards the slot table only: it is never held across a call into
- * jemalloc or the kernel.  Take and put run inside large.c's signal guard
- * (je.h), as every jemalloc call does; release takes its own. */
+ * jemalloc or the kernel.  Take, put and shed run inside large.c's signal
+ * guard (je.h), as every jemalloc call does; release takes its own. */
 #include "internal.h"
 #include "je.h"
 
@@ -34,14 +39,15 @@
 #define SLOTS 4
 
 typedef struct slot {
-    void *p;        /* NULL: empty */
-    size_t usable;  /* jemalloc's usable size */
-    uint64_t since; /* when it was cached (CLOCK_MONOTONIC_COARSE, ns) */
+    void *p;         /* NULL: empty */
+    size_t usable;   /* jemalloc's usable size */
+    size_t resident; /* pages from here on were shed (mp_huge_shed): a prefix */
+    uint64_t since;  /* when it was cached (CLOCK_MONOTONIC_COARSE, ns) */
 } slot_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static slot_t slots[SLOTS];
-static _Atomic size_t cached_bytes; /* the usable sizes of the cached blocks */
+static _Atomic size_t cached_bytes; /* the resident prefixes of the cached blocks */
 
 static uint64_t coarse_now_ns(void)
 {
@@ -62,7 +68,7 @@ static void release_pages(void *p, size_t from, size_t to)
 
 static void give_back(slot_t s)
 {
-    release_pages(s.p, 0, s.usable);
+    release_pages(s.p, 0, s.resident);
     dallocx(s.p, MALLOCX_TCACHE_NONE);
 }
 
@@ -70,7 +76,14 @@ static void take_slot(int i, slot_t *out)
 {
     *out = slots[i];
     slots[i] = (slot_t){ 0 };
-    atomic_fetch_sub_explicit(&cached_bytes, out->usable, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&cached_bytes, out->resident, memory_order_relaxed);
+}
+
+/* Put s in slot i (empty), under the lock. */
+static void fill_slot(int i, slot_t s)
+{
+    slots[i] = s;
+    atomic_fetch_add_explicit(&cached_bytes, s.resident, memory_order_relaxed);
 }
 
 void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable)
@@ -113,11 +126,12 @@ void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable)
     return NULL;
 }
 
-bool mp_huge_put(void *p, size_t usable)
+void *mp_huge_put(void *p, size_t usable, size_t *left_usable)
 {
+    *left_usable = usable;
     if (usable < MP_HUGE_MIN)
-        return false;
-    slot_t out = { p, usable, coarse_now_ns() }; /* what leaves: p, or an evicted block */
+        return p;
+    slot_t out = { p, usable, usable, coarse_now_ns() }; /* what leaves: p, or an evicted one */
     pthread_mutex_lock(&lock);
     int smallest = -1;
     for (int i = 0; i < SLOTS; i++) {
@@ -131,13 +145,11 @@ bool mp_huge_put(void *p, size_t usable)
     if (slots[smallest].p == NULL || slots[smallest].usable < usable) {
         slot_t in = out;
         take_slot(smallest, &out);
-        slots[smallest] = in;
-        atomic_fetch_add_explicit(&cached_bytes, usable, memory_order_relaxed);
+        fill_slot(smallest, in);
     }
     pthread_mutex_unlock(&lock);
-    if (out.p)
-        give_back(out);
-    return true;
+    *left_usable = out.usable;
+    return out.p;
 }
 
 size_t mp_huge_release(bool all)
@@ -157,11 +169,46 @@ size_t mp_huge_release(bool all)
     signal_guard_t g;
     guard_begin(&g);
     for (int i = 0; i < n; i++) {
-        bytes += out[i].usable;
+        bytes += out[i].resident;
         give_back(out[i]);
     }
     guard_end(&g);
     return bytes;
+}
+
+size_t mp_huge_shed(size_t bytes)
+{
+    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
+        return 0;
+    slot_t s = { 0 };
+    pthread_mutex_lock(&lock);
+    int most = -1;
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].p && (most < 0 || slots[i].resident > slots[most].resident))
+            most = i;
+    if (most >= 0)
+        take_slot(most, &s); /* out of reach while its pages go */
+    pthread_mutex_unlock(&lock);
+    if (s.p == NULL)
+        return 0;
+    size_t cut = bytes < s.resident ? bytes : s.resident;
+    release_pages(s.p, s.resident - cut, s.resident);
+    s.resident -= cut;
+    slot_t out = s;
+    if (s.resident > 0) {
+        pthread_mutex_lock(&lock);
+        for (int i = 0; i < SLOTS; i++) {
+            if (slots[i].p == NULL) {
+                fill_slot(i, s);
+                out.p = NULL;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    if (out.p)
+        give_back(out);
+    return cut;
 }
 
 size_t mp_huge_cached_bytes(void)

@@ -316,6 +316,7 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
 void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_info_t *now) MP_HIDDEN;
 bool mp_large_lookup(const void *p, mp_large_info_t *info) MP_HIDDEN; /* false: not live */
 void mp_large_purge(void) MP_HIDDEN; /* release our arena's dirty pages now (inside the guard) */
+void mp_large_pools_grew(size_t bytes) MP_HIDDEN; /* yield as much free fallback memory */
 bool mp_large_free(void *p, mp_large_info_t *info) MP_HIDDEN;         /* false: not live */
 void mp_large_fork_prepare(void) MP_HIDDEN;
 void mp_large_fork_parent(void) MP_HIDDEN;
@@ -326,9 +327,12 @@ void mp_large_fork_child(void) MP_HIDDEN;
 /* A cached block for n bytes (p & (align - 1) == 0), grown or cut in place;
  * NULL if none fits.  Inside large.c's signal guard. */
 void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable) MP_HIDDEN;
-/* Keep the freed block p (false: too small, the caller frees it).  Inside the guard. */
-bool mp_huge_put(void *p, size_t usable) MP_HIDDEN;
+/* Keep the freed block p if it is among the biggest; returns the block that
+ * is not kept (p, an evicted one, or NULL) for the caller to free, and its
+ * usable size in *left_usable.  Inside the guard. */
+void *mp_huge_put(void *p, size_t usable, size_t *left_usable) MP_HIDDEN;
 size_t mp_huge_release(bool all) MP_HIDDEN; /* the expired blocks, or all: bytes */
+size_t mp_huge_shed(size_t bytes) MP_HIDDEN;  /* release up to bytes of cached pages */
 size_t mp_huge_cached_bytes(void) MP_HIDDEN;
 void mp_huge_fork_prepare(void) MP_HIDDEN;
 void mp_huge_fork_parent(void) MP_HIDDEN;

@@ -25,8 +25,11 @@ typedef struct signal_guard {
     sigset_t saved;
 } signal_guard_t;
 
+extern MP_TLS int mp_je_depth MP_HIDDEN; /* > 0: this thread is inside a guard (large.c) */
+
 static inline void guard_begin(signal_guard_t *g)
 {
+    mp_je_depth++;
     g->active = __libc_single_threaded;
     if (g->active) {
         sigset_t all;
@@ -39,5 +42,6 @@ static inline void guard_end(signal_guard_t *g)
 {
     if (g->active)
         pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
+    mp_je_depth--;
 }
 #endif

@@ -163,8 +163,13 @@ static void registry_update(uintptr_t p, const mp_large_info_t *info)
 /* ---- our jemalloc arena ---------------------------------------------------- */
 
 static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
+MP_TLS int mp_je_depth;
 static int arena_flags;         /* MALLOCX_ARENA(ours) | MALLOCX_TCACHE_NONE */
 static char purge_name[32];     /* "arena.<ours>.purge", once ours exists */
+/* Bytes freed to jemalloc since its last purge, an upper bound of its dirty
+ * pages; and bytes the pools took since then. */
+static _Atomic size_t freed_dirty, grown_clean;
+#define PURGE_STEP ((size_t)1 << 20)
 static MP_TLS int making_arena; /* jemalloc called back into us while we made it */
 
 static int jemalloc_flags(void)
@@ -246,10 +251,45 @@ static bool large_free(void *p, mp_large_info_t *info, bool keep)
     signal_guard_t g;
     guard_begin(&g);
     bool live = registry_take((uintptr_t)p, info, true);
-    if (live && !(keep && mp_huge_put(p, info->usable)))
-        dallocx(p, MALLOCX_TCACHE_NONE);
+    if (live) {
+        size_t usable = info->usable;
+        void *left = keep ? mp_huge_put(p, usable, &usable) : p;
+        if (left)
+            dallocx(left, MALLOCX_TCACHE_NONE);
+        if (left && keep) /* its pages are dirty in jemalloc now */
+            atomic_fetch_add_explicit(&freed_dirty, usable, memory_order_relaxed);
+    }
     guard_end(&g);
     return live;
+}
+
+/* The pools took `bytes` of new memory.  Free memory the fallback holds goes
+ * first, as fast: the huge cache's pages at once, and jemalloc's dirty pages
+ * (all of them: a purge is one call) once the pools have grown by as much
+ * as may be dirty, so a program that churns fallback blocks re-faults them
+ * at most as often as its pools grow (bench "realloc": 1.45x its time when
+ * any megabyte of growth purged).  Without this the two sides each keep their own free memory
+ * (sqlite: the sorter's buffers, freed, beside the pools growing for the
+ * UPDATE that follows: 79 MiB peak; 66 with it).  Never from inside a call
+ * into jemalloc (which may allocate). */
+void mp_large_pools_grew(size_t bytes)
+{
+    if (mp_je_depth || atomic_load_explicit(&arena_state, memory_order_acquire) != 2)
+        return;
+    size_t grown = atomic_fetch_add_explicit(&grown_clean, bytes, memory_order_relaxed) + bytes;
+    size_t dirty = atomic_load_explicit(&freed_dirty, memory_order_relaxed);
+    bool purge = dirty >= PURGE_STEP && grown >= dirty;
+    if (!purge && mp_huge_cached_bytes() == 0)
+        return;
+    signal_guard_t g;
+    guard_begin(&g);
+    mp_huge_shed(bytes);
+    if (purge) {
+        atomic_store_explicit(&freed_dirty, 0, memory_order_relaxed);
+        atomic_store_explicit(&grown_clean, 0, memory_order_relaxed);
+        mp_large_purge();
+    }
+    guard_end(&g);
 }
 
 /* Resize in place when jemalloc can, else move: allocate, copy, free.  On

@@ -148,6 +148,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
                 return NULL;
             bump->next = span;
             bump->end = span + (size_t)mp_classes[cls].span_blocks * mp_classes[cls].size;
+            mp_large_pools_grew((size_t)mp_classes[cls].span_pages << MP_PAGE_SHIFT);
         }
     }
     void *p = bump->next;

@@ -1,7 +1,7 @@
 /* hugecache.c: freed huge fallback blocks are kept for the next huge
  * request, cut or grown to fit, never stacked on a new block, and given back
  * after the decay or on trim. */
-#include "internal.h"
+#include "alloc.h"
 #include "unit.h"
 
 #include <pthread.h>
@@ -192,6 +192,68 @@ START_TEST(cycling_big_buffers_holds_about_the_biggest_one)
 }
 END_TEST
 
+START_TEST(shedding_releases_a_cached_blocks_pages_from_its_end)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info);
+    memset(p, 1, info.usable);
+    free_huge(p);
+    size_t before = status_kib("VmRSS:");
+    ck_assert_uint_eq(mp_huge_shed(3 * MiB), 3 * MiB);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable - 3 * MiB);
+    ck_assert_uint_le(status_kib("VmRSS:"), before - 3 * 1024 + 256);
+    char *q = alloc_huge(8 * MiB, false, &info); /* still whole to the program */
+    ck_assert_ptr_eq(q, p);
+    ck_assert_int_eq(q[0], 1);
+    ck_assert_int_eq(q[info.usable - 3 * MiB / 2], 0); /* shed (whole pages): reads zero */
+    free_huge(q);
+    ck_assert_uint_eq(mp_huge_shed(64 * MiB), info.usable); /* all of it: the block goes */
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+}
+END_TEST
+
+/* sqlite's case: a big buffer freed, then the pools grow (an UPDATE after a
+ * sort).  The pools' new pages replace the cached ones. */
+START_TEST(pools_growing_after_a_big_free_do_not_stack_on_it)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(16 * MiB, false, &info);
+    memset(p, 1, info.usable);
+    size_t before = status_kib("VmRSS:");
+    free_huge(p);
+    enum { N = 16 * 1024 };
+    static void *small[N];
+    for (int i = 0; i < N; i++) {
+        small[i] = mp_malloc(1000);
+        memset(small[i], 2, 1000);
+    }
+    size_t after = status_kib("VmRSS:");
+    ck_assert_uint_le(after, before + 4 * 1024);
+    ck_assert_uint_lt(mp_huge_cached_bytes(), info.usable - 8 * MiB);
+    for (int i = 0; i < N; i++)
+        mp_free(small[i]);
+}
+END_TEST
+
+START_TEST(pools_growing_purge_fallback_pages_freed_to_jemalloc)
+{
+    enum { N = 12 };
+    void *b[N];
+    mp_large_info_t info;
+    for (int i = 0; i < N; i++) {
+        b[i] = alloc_huge(512 * 1024, false, &info);
+        memset(b[i], 3, 512 * 1024);
+    }
+    for (int i = 0; i < N; i++)
+        free_huge(b[i]); /* under the huge size: dirty in jemalloc */
+    size_t before = status_kib("VmRSS:");
+    mp_large_pools_grew(2 * MiB); /* less than was freed: no purge yet */
+    ck_assert_uint_ge(status_kib("VmRSS:") + 512, before);
+    mp_large_pools_grew(8 * MiB);
+    ck_assert_uint_le(status_kib("VmRSS:"), before - 5 * 1024);
+}
+END_TEST
+
 static void *cycle_thread(void *arg)
 {
     unsigned long long seed = (unsigned long long)(uintptr_t)arg;
@@ -265,6 +327,9 @@ static Suite *hugecache_suite(void)
     tcase_add_test(tc, cached_blocks_go_back_after_the_decay_or_on_trim);
     tcase_add_test(tc, a_double_free_of_a_cached_block_is_refused);
     tcase_add_test(tc, cycling_big_buffers_holds_about_the_biggest_one);
+    tcase_add_test(tc, shedding_releases_a_cached_blocks_pages_from_its_end);
+    tcase_add_test(tc, pools_growing_after_a_big_free_do_not_stack_on_it);
+    tcase_add_test(tc, pools_growing_purge_fallback_pages_freed_to_jemalloc);
     tcase_add_test(tc, threads_share_the_cache_without_sharing_a_block);
     tcase_add_test(tc, a_forked_child_uses_the_cache_it_inherited);
     suite_add_tcase(s, tc);

@@ -56,8 +56,11 @@ void mp_os_write(int fd, const char *s, size_t n)
 
 size_t mp_os_page_size(void)
 {
-    static size_t page;
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    static _Atomic size_t page; /* threads may race to set it: same value */
+    size_t size = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!size) {
+        size = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page, size, memory_order_relaxed);
+    }
+    return size;
 }

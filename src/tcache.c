@@ -28,6 +28,8 @@ static mp_gstack_t leftover_stacks[MP_NUM_CLASSES]; /* unused tails of spans */
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER; /* guards free_caches */
 static mp_tcache_t *free_caches;      /* caches of exited threads, for reuse */
+static char *chunk_next;              /* caches not yet handed out, under cache_lock */
+static unsigned chunk_left;
 static mp_tcache_t *_Atomic all_caches; /* every cache ever made; push-only */
 _Atomic uint64_t mp_threads_started, mp_threads_exited;
 
@@ -57,28 +59,28 @@ static mp_tcache_t *cache_acquire(void)
     }
     if (tc)
         return tc;
-    /* Make a chunk of caches at once: one mmap serves many threads. */
+    /* Caches are carved from a chunk mapped for 16 at once: one mmap serves
+     * many threads, and a cache's pages are touched only when a thread
+     * takes it (a single-threaded program holds one, not 16). */
     enum { PER_CHUNK = 16 };
     size_t sz = (sizeof(mp_tcache_t) + MP_CACHELINE - 1) & ~(size_t)(MP_CACHELINE - 1);
-    char *chunk = mp_os_map(sz * PER_CHUNK);
-    if (chunk == NULL)
-        return NULL;
-    for (int i = 0; i < PER_CHUNK; i++) {
-        mp_tcache_t *c = (mp_tcache_t *)(chunk + (size_t)i * sz);
-        mp_tcache_t *head = atomic_load_explicit(&all_caches, memory_order_relaxed);
-        do
-            c->all_next = head;
-        while (!atomic_compare_exchange_weak_explicit(&all_caches, &head, c,
-                                                      memory_order_release,
-                                                      memory_order_relaxed));
-        if (i > 0) {
-            pthread_mutex_lock(&cache_lock);
-            c->free_next = free_caches;
-            free_caches = c;
-            pthread_mutex_unlock(&cache_lock);
-        }
+    pthread_mutex_lock(&cache_lock);
+    if (chunk_left == 0 && (chunk_next = mp_os_map(sz * PER_CHUNK)) != NULL)
+        chunk_left = PER_CHUNK;
+    if (chunk_left > 0) {
+        tc = (mp_tcache_t *)chunk_next;
+        chunk_next += sz;
+        chunk_left--;
     }
-    return (mp_tcache_t *)chunk;
+    pthread_mutex_unlock(&cache_lock);
+    if (tc == NULL)
+        return NULL;
+    mp_tcache_t *head = atomic_load_explicit(&all_caches, memory_order_relaxed);
+    do
+        tc->all_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&all_caches, &head, tc, memory_order_release,
+                                                  memory_order_relaxed));
+    return tc;
 }
 
 /* Blocks of 32 bytes and more have a third word for the stack's link, so

@@ -326,11 +326,13 @@ static Suite *hugecache_suite(void)
     tcase_add_test(tc, blocks_under_the_huge_size_go_straight_back_to_jemalloc);
     tcase_add_test(tc, cached_blocks_go_back_after_the_decay_or_on_trim);
     tcase_add_test(tc, a_double_free_of_a_cached_block_is_refused);
+    tcase_add_test(tc, threads_share_the_cache_without_sharing_a_block);
+#if UNIT_RSS_MEASURABLE
     tcase_add_test(tc, cycling_big_buffers_holds_about_the_biggest_one);
     tcase_add_test(tc, shedding_releases_a_cached_blocks_pages_from_its_end);
     tcase_add_test(tc, pools_growing_after_a_big_free_do_not_stack_on_it);
     tcase_add_test(tc, pools_growing_purge_fallback_pages_freed_to_jemalloc);
-    tcase_add_test(tc, threads_share_the_cache_without_sharing_a_block);
+#endif
     tcase_add_test(tc, a_forked_child_uses_the_cache_it_inherited);
     suite_add_tcase(s, tc);
     return s;

@@ -353,7 +353,8 @@ void mp_free_generic(void *p)
                 count_uncached_class_free(cls);
         } else {
             mp_bin_t *bin = &tc->bins[cls];
-            if (bin->count >= mp_classes[cls].cache_limit) /* bin->limit is 0 under a cap */
+            uint32_t limit = __atomic_load_n(&bin->limit, __ATOMIC_RELAXED);
+            if (bin->count >= (limit ? limit : mp_classes[cls].cache_limit)) /* 0 under a cap */
                 mp_tcache_flush(tc, cls);
             blk->link = mp_free_mark(p);
             blk->next = bin->head;

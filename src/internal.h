@@ -66,7 +66,9 @@
 #define MP_MAX_REQUEST ((size_t)PTRDIFF_MAX)      /* larger requests: ENOMEM */
 #define MP_REGION_MAX ((size_t)1 << 40)           /* 1 TiB of address space */
 #define MP_REGION_MIN ((size_t)1 << 30)
+#ifndef MP_BATCH_BYTES /* -D for experiments */
 #define MP_BATCH_BYTES (32 * 1024)                /* target bytes per batch */
+#endif
 #define MP_BATCH_MAX 128
 #define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
 #define MP_RECENT 256                             /* recent sizes per thread: uint8_t index */
@@ -235,6 +237,7 @@ typedef struct mp_tcache {
     uint8_t recent_pos;             /* next slot of recent[]; wraps at 256 by itself */
     mp_bump_t bump[MP_NUM_CLASSES]; /* cold: only refill uses it */
     uint64_t alloc_base[MP_NUM_CLASSES]; /* allocs + countdown, per class (owner only) */
+    uint64_t allocs_at_flush[MP_NUM_CLASSES]; /* the class's allocs at its last flush */
     _Atomic uint32_t count_seq;     /* odd while the owner resets a countdown */
     int64_t pending;                /* bytes taken in (refills) less given back (flushes)
                                      * not yet published to mp_shared */

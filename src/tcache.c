@@ -121,6 +121,16 @@ mp_tcache_t *mp_tcache_for_thread(void)
     return tc;
 }
 
+/* Change an open bin's limit.  By CAS: another thread may close the gate
+ * (limit 0, mp_tcache_set_gates) at any time, and that must win. */
+static void set_bin_limit(mp_bin_t *bin, uint32_t limit)
+{
+    uint32_t was = __atomic_load_n(&bin->limit, __ATOMIC_RELAXED);
+    if (was != 0 && was != limit)
+        __atomic_compare_exchange_n(&bin->limit, &was, limit, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+}
+
 /* The bin is empty: take a batch from the global stack, else a never-used
  * block from the thread's span, else a new span.  Returns one block (not
  * counted); the rest of a batch goes onto the bin.  NULL: region exhausted. */
@@ -129,6 +139,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
     mp_bin_t *bin = &tc->bins[cls];
     unsigned n;
     mp_reclaim_tick_batch(tc);
+    set_bin_limit(bin, mp_classes[cls].cache_limit); /* allocating again: a full-size bin */
     mp_block_t *batch = mp_gstack_pop(&mp_class_stacks[cls], &n);
     if (batch) {
         bin->head = batch->next;
@@ -162,11 +173,19 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
 }
 
 /* The bin is full: keep the most recently freed half (warm in this CPU's
- * cache) and push the rest to the global stack as one batch. */
+ * cache) and push the rest to the global stack as one batch.  A thread that
+ * has not allocated from the class since its last flush (a consumer that
+ * frees what others allocate) keeps none: what it kept would only wait. */
 void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
 {
     mp_bin_t *bin = &tc->bins[cls];
-    unsigned keep = bin->count > mp_classes[cls].batch ? bin->count - mp_classes[cls].batch : 0;
+    uint64_t allocs = tc->alloc_base[cls] - (uint64_t)bin->countdown;
+    bool freeing_only = allocs == tc->allocs_at_flush[cls];
+    tc->allocs_at_flush[cls] = allocs;
+    unsigned keep = !freeing_only && bin->count > mp_classes[cls].batch
+                        ? bin->count - mp_classes[cls].batch : 0;
+    if (freeing_only)
+        set_bin_limit(bin, mp_classes[cls].batch);
     mp_block_t *rest = bin->head;
     if (keep) {
         mp_block_t *last = bin->head;

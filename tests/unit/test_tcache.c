@@ -138,6 +138,53 @@ START_TEST(remote_frees_are_adopted_by_the_freeing_thread)
 }
 END_TEST
 
+/* A consumer: frees blocks of a class it never allocates.  Its first flush
+ * comes at the full limit; from then on it holds at most a batch. */
+typedef struct {
+    void **v;
+    unsigned n, cls, max_count, count_after, limit_after, limit_after_alloc;
+} consumer_t;
+
+static void *consume(void *arg)
+{
+    consumer_t *c = arg;
+    mp_bin_t *bin = NULL;
+    for (unsigned i = 0; i < c->n; i++) {
+        mp_free(c->v[i]);
+        bin = &mp_tls_cache->bins[c->cls];
+        if (i >= mp_classes[c->cls].cache_limit && bin->count > c->max_count) /* first flush on */
+            c->max_count = bin->count;
+    }
+    c->count_after = bin->count;
+    c->limit_after = bin->limit;
+    /* allocating again: past the bin's blocks, a refill gives it full size */
+    for (unsigned i = 0; i <= c->count_after; i++)
+        c->v[i] = mp_malloc(mp_classes[c->cls].size);
+    c->limit_after_alloc = bin->limit;
+    for (unsigned i = 0; i <= c->count_after; i++)
+        mp_free(c->v[i]);
+    return NULL;
+}
+
+START_TEST(a_thread_that_only_frees_a_class_holds_at_most_a_batch)
+{
+    unsigned cls = mp_size_class(2048);
+    const mp_class_info_t *ci = &mp_classes[cls];
+    consumer_t c = { .n = ci->cache_limit * 4, .cls = cls };
+    c.v = calloc(c.n, sizeof *c.v);
+    for (unsigned i = 0; i < c.n; i++)
+        c.v[i] = mp_malloc(2048);
+    pthread_t t;
+    pthread_create(&t, NULL, consume, &c);
+    pthread_join(t, NULL);
+    ck_assert_uint_lt(ci->batch, ci->cache_limit);
+    ck_assert_uint_le(c.max_count, ci->batch);
+    ck_assert_uint_eq(c.limit_after, ci->batch);
+    ck_assert_uint_eq(c.limit_after_alloc, ci->cache_limit);
+    free(c.v);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tcache");
@@ -148,6 +195,7 @@ static Suite *suite(void)
     tcase_add_test(tc, counters_follow_every_call);
     tcase_add_test(tc, thread_exit_hands_blocks_and_cache_back);
     tcase_add_test(tc, remote_frees_are_adopted_by_the_freeing_thread);
+    tcase_add_test(tc, a_thread_that_only_frees_a_class_holds_at_most_a_batch);
     suite_add_tcase(s, tc);
     return s;
 }

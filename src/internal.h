@@ -66,9 +66,16 @@
 #define MP_MAX_REQUEST ((size_t)PTRDIFF_MAX)      /* larger requests: ENOMEM */
 #define MP_REGION_MAX ((size_t)1 << 40)           /* 1 TiB of address space */
 #define MP_REGION_MIN ((size_t)1 << 30)
-#ifndef MP_BATCH_BYTES /* -D for experiments */
-#define MP_BATCH_BYTES (32 * 1024)                /* target bytes per batch */
+/* Target bytes per batch (the unit between a bin and a global stack): half
+ * as much above 512 bytes, where a batch of rarely used classes otherwise
+ * sits in every bin (PERFORMANCE.md, "batch size").  -D for experiments. */
+#ifndef MP_BATCH_BYTES
+#define MP_BATCH_BYTES (32 * 1024)
 #endif
+#ifndef MP_BATCH_BYTES_LARGE
+#define MP_BATCH_BYTES_LARGE (16 * 1024)
+#endif
+#define MP_BATCH_SMALL_MAX 512
 #define MP_BATCH_MAX 128
 #define MP_LINK_PTR_MASK (((uintptr_t)1 << 48) - 1)
 #define MP_RECENT 256                             /* recent sizes per thread: uint8_t index */

@@ -31,7 +31,7 @@ static void fill_class(mp_class_info_t *ci, size_t size)
         pages = MP_SPAN_PAGES_MAX;
     if (pages * MP_PAGE_SIZE < size)
         pages = (size + MP_PAGE_SIZE - 1) / MP_PAGE_SIZE;
-    size_t batch = MP_BATCH_BYTES / size;
+    size_t batch = (size > MP_BATCH_SMALL_MAX ? MP_BATCH_BYTES_LARGE : MP_BATCH_BYTES) / size;
     batch = batch < 1 ? 1 : batch > MP_BATCH_MAX ? MP_BATCH_MAX : batch;
 
     ci->size = (uint32_t)size;

@@ -70,7 +70,8 @@ check(has_line(out, r"^\s+32\s+8\s+5\s+1\s+12\.5%\s+3\s+96$"), "small.json: clas
 check(has_line(out, r"^\s+64\s+40\s+40\s+10\s+25\.0%\s+0\s+0$"), "small.json: class 64 row", out)
 sizes = [int(m.group(1)) for m in re.finditer(r"^\s+(16|32|64)\s+\d+\s+\d+", out, re.M)]
 check(sizes == [16, 32, 64], "small.json: classes sorted by size", str(sizes))
-check(has_line(out, r"Fallback.*allocs 2, frees 1, active 1 block, 1,048,576 bytes \(1\.0 MiB\)"),
+check(has_line(out, r"Fallback.*allocs 2, frees 1, active 1 block, 1,048,576 bytes \(1\.0 MiB\), "
+                    r"8\.0 MiB freed and kept for reuse$"),
       "small.json: fallback line", out)
 check(has_line(out, r"Threads: 2 live, 5 exited"), "small.json: threads", out)
 check(has_line(out, r"^\s+\[16, 32\)\s+3\s+#{40}$"), "small.json: histogram bucket [16, 32) = 3, longest bar", out)

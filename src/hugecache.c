@@ -13,11 +13,12 @@
  * - the biggest freed blocks stay (four); one that does not goes to
  *   jemalloc as before, its pages dirty there (bench "realloc" reuses them);
  * - a request takes the smallest cached block that fits; one more than
- *   twice too big is cut to size in place, its tail's pages released first;
+ *   twice too big is cut to size in place, its tail left dirty in jemalloc
+ *   (counted, so the pools growing purge it: large.c), where it can grow back;
  * - when none fits, the biggest grows in place (xallocx into the free
  *   address space after it): only the new pages fault.  If it cannot grow,
- *   it goes back whole, pages released, before a new block is made, so a
- *   cached block and a new one never add up to a higher peak;
+ *   every cached block goes back, pages released, and our arena is purged,
+ *   before a new block is made, so they never add up with it;
  * - a block left here MPOOL_DECAY_MS goes back at the next reclaim tick;
  *   malloc_trim(0) sends every one back at once;
  * - when the pools grow, cached pages are shed as fast (from a block's
@@ -34,6 +35,7 @@
 #include "je.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
 
 #define SLOTS 4
@@ -41,7 +43,8 @@
 typedef struct slot {
     void *p;         /* NULL: empty */
     size_t usable;   /* jemalloc's usable size */
-    size_t resident; /* pages from here on were shed (mp_huge_shed): a prefix */
+    size_t resident; /* the prefix that may hold data; past it (from the end of
+                      * its page) the block was shed and reads zero */
     uint64_t since;  /* when it was cached (CLOCK_MONOTONIC_COARSE, ns) */
 } slot_t;
 
@@ -86,7 +89,16 @@ static void fill_slot(int i, slot_t s)
     atomic_fetch_add_explicit(&cached_bytes, s.resident, memory_order_relaxed);
 }
 
-void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable)
+/* Zero the first n bytes of a reused block: only its resident prefix (to
+ * the end of its page) can hold data; released pages read zero. */
+static void zero_prefix(slot_t s, size_t n)
+{
+    size_t page = mp_os_page_size();
+    size_t dirty = (((uintptr_t)s.p + s.resident + page - 1) & ~(page - 1)) - (uintptr_t)s.p;
+    memset(s.p, 0, dirty < n ? dirty : n);
+}
+
+void *mp_huge_take(size_t n, size_t align, int flags, bool zero, size_t *usable)
 {
     if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
         return NULL;
@@ -110,19 +122,34 @@ void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable)
         return NULL;
 
     if (s.usable >= n) {
-        if (s.usable / 2 > n)
-            s.usable = xallocx(s.p, n, 0, flags); /* the tail: jemalloc's, dirty */
+        if (s.usable / 2 > n) {
+            size_t cut = xallocx(s.p, n, 0, flags);
+            if (s.resident > cut) { /* the tail is jemalloc's now, dirty */
+                mp_large_note_dirty(s.resident - cut);
+                s.resident = cut;
+            }
+            s.usable = cut;
+        }
+        if (zero)
+            zero_prefix(s, n);
         *usable = s.usable;
         return s.p;
     }
-    size_t grown = xallocx(s.p, n, 0, flags);
+    /* with MALLOCX_ZERO, jemalloc zeroes what it adds (jemalloc(3)) */
+    size_t grown = xallocx(s.p, n, 0, flags | (zero ? MALLOCX_ZERO : 0));
     if (grown >= n) {
+        if (zero)
+            zero_prefix(s, n);
         *usable = grown;
         return s.p;
     }
+    /* None fits and none can grow: the cache no longer fits the program's
+     * sizes.  All of it goes back, and the tails cut off earlier, before the
+     * new block is made, so they never add up with it. */
     s.usable = grown;
     give_back(s);
-    mp_large_purge(); /* the tails cut off earlier, dirty in jemalloc: no stacking */
+    mp_huge_release(true);
+    mp_large_purge();
     return NULL;
 }
 
@@ -156,9 +183,13 @@ size_t mp_huge_release(bool all)
 {
     if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
         return 0;
+    if (!all && mp_je_depth)
+        return 0; /* a tick from inside a jemalloc call, which may allocate */
     uint64_t now = coarse_now_ns(), age = (uint64_t)mp_opt.decay_ms * 1000000u;
     slot_t out[SLOTS];
     int n = 0;
+    signal_guard_t g; /* before the lock: a handler that allocates must not meet it held */
+    guard_begin(&g);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < SLOTS; i++) {
         if (slots[i].p && (all || (age && now - slots[i].since >= age)))
@@ -166,8 +197,6 @@ size_t mp_huge_release(bool all)
     }
     pthread_mutex_unlock(&lock);
     size_t bytes = 0;
-    signal_guard_t g;
-    guard_begin(&g);
     for (int i = 0; i < n; i++) {
         bytes += out[i].resident;
         give_back(out[i]);
@@ -192,6 +221,13 @@ size_t mp_huge_shed(size_t bytes)
     if (s.p == NULL)
         return 0;
     size_t cut = bytes < s.resident ? bytes : s.resident;
+    /* Past the resident prefix (to its page's end) a cached block reads zero
+     * (zero_prefix relies on it); release_pages keeps the partial page at
+     * the range's end, so clear that one by hand. */
+    uintptr_t start = (uintptr_t)s.p + s.resident - cut, end = (uintptr_t)s.p + s.resident;
+    uintptr_t end_page = end & ~(mp_os_page_size() - 1);
+    if (end_page > start)
+        memset((void *)end_page, 0, end - end_page);
     release_pages(s.p, s.resident - cut, s.resident);
     s.resident -= cut;
     slot_t out = s;

@@ -326,6 +326,7 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
 void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_info_t *now) MP_HIDDEN;
 bool mp_large_lookup(const void *p, mp_large_info_t *info) MP_HIDDEN; /* false: not live */
 void mp_large_purge(void) MP_HIDDEN; /* release our arena's dirty pages now (inside the guard) */
+void mp_large_note_dirty(size_t bytes) MP_HIDDEN; /* left dirty in jemalloc: purge it in time */
 void mp_large_pools_grew(size_t bytes) MP_HIDDEN; /* yield as much free fallback memory */
 bool mp_large_free(void *p, mp_large_info_t *info) MP_HIDDEN;         /* false: not live */
 void mp_large_fork_prepare(void) MP_HIDDEN;
@@ -334,9 +335,10 @@ void mp_large_fork_child(void) MP_HIDDEN;
 
 /* ---- hugecache.c: freed huge fallback blocks kept for reuse ----------------- */
 #define MP_HUGE_MIN ((size_t)4 << 20) /* below this, jemalloc's own decay serves */
-/* A cached block for n bytes (p & (align - 1) == 0), grown or cut in place;
- * NULL if none fits.  Inside large.c's signal guard. */
-void *mp_huge_take(size_t n, size_t align, int flags, size_t *usable) MP_HIDDEN;
+/* A cached block for n bytes (p & (align - 1) == 0), grown or cut in place,
+ * its first n bytes zeroed if asked; NULL if none fits.  Inside large.c's
+ * signal guard. */
+void *mp_huge_take(size_t n, size_t align, int flags, bool zero, size_t *usable) MP_HIDDEN;
 /* Keep the freed block p if it is among the biggest; returns the block that
  * is not kept (p, an evicted one, or NULL) for the caller to free, and its
  * usable size in *left_usable.  Inside the guard. */

@@ -170,6 +170,7 @@ static char purge_name[32];     /* "arena.<ours>.purge", once ours exists */
  * pages; and bytes the pools took since then. */
 static _Atomic size_t freed_dirty, grown_clean;
 #define PURGE_STEP ((size_t)1 << 20)
+#define PURGE_MAX_WAIT ((size_t)8 << 20)
 static MP_TLS int making_arena; /* jemalloc called back into us while we made it */
 
 static int jemalloc_flags(void)
@@ -224,13 +225,13 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
     size_t usable = 0;
     void *p = NULL;
     if (n >= MP_HUGE_MIN && align <= mp_os_page_size())
-        p = mp_huge_take(n, align > MP_MIN_ALIGN ? align : MP_MIN_ALIGN, flags & ~MALLOCX_ZERO, &usable);
-    if (p) {
-        if (zero)
-            memset(p, 0, n);
-    } else if ((p = mallocx(n ? n : 1, flags)) != NULL) {
+        p = mp_huge_take(n, align > MP_MIN_ALIGN ? align : MP_MIN_ALIGN, flags & ~MALLOCX_ZERO,
+                         zero, &usable);
+    /* Not shedding cached pages here, as the pools do when they grow: most
+     * fallback blocks reuse jemalloc's dirty pages, and shedding on each cost
+     * `realloc` 1.5x its time (hugecache.c, known limit in ROADMAP.md). */
+    if (p == NULL && (p = mallocx(n ? n : 1, flags)) != NULL)
         usable = sallocx(p, 0);
-    }
     if (p) {
         *info = (mp_large_info_t){ usable, n, n, site, cls };
         if (!registry_insert((uintptr_t)p, info)) {
@@ -266,9 +267,10 @@ static bool large_free(void *p, mp_large_info_t *info, bool keep)
 /* The pools took `bytes` of new memory.  Free memory the fallback holds goes
  * first, as fast: the huge cache's pages at once, and jemalloc's dirty pages
  * (all of them: a purge is one call) once the pools have grown by as much
- * as may be dirty, so a program that churns fallback blocks re-faults them
- * at most as often as its pools grow (bench "realloc": 1.45x its time when
- * any megabyte of growth purged).  Without this the two sides each keep their own free memory
+ * as may be dirty, or by 8 MiB, so a program that churns fallback blocks
+ * re-faults them at most about as often as its pools grow (bench "realloc":
+ * 1.45x its time when any megabyte of growth purged; sqlite kept 7 MiB more
+ * when a cut tail of a cached block made the wait unbounded).  Without this the two sides each keep their own free memory
  * (sqlite: the sorter's buffers, freed, beside the pools growing for the
  * UPDATE that follows: 79 MiB peak; 66 with it).  Never from inside a call
  * into jemalloc (which may allocate). */
@@ -278,17 +280,14 @@ void mp_large_pools_grew(size_t bytes)
         return;
     size_t grown = atomic_fetch_add_explicit(&grown_clean, bytes, memory_order_relaxed) + bytes;
     size_t dirty = atomic_load_explicit(&freed_dirty, memory_order_relaxed);
-    bool purge = dirty >= PURGE_STEP && grown >= dirty;
+    bool purge = dirty >= PURGE_STEP && grown >= (dirty < PURGE_MAX_WAIT ? dirty : PURGE_MAX_WAIT);
     if (!purge && mp_huge_cached_bytes() == 0)
         return;
     signal_guard_t g;
     guard_begin(&g);
     mp_huge_shed(bytes);
-    if (purge) {
-        atomic_store_explicit(&freed_dirty, 0, memory_order_relaxed);
-        atomic_store_explicit(&grown_clean, 0, memory_order_relaxed);
+    if (purge)
         mp_large_purge();
-    }
     guard_end(&g);
 }
 
@@ -337,6 +336,13 @@ void mp_large_purge(void)
 {
     if (purge_name[0])
         mallctl(purge_name, NULL, NULL, NULL, 0);
+    atomic_store_explicit(&freed_dirty, 0, memory_order_relaxed);
+    atomic_store_explicit(&grown_clean, 0, memory_order_relaxed);
+}
+
+void mp_large_note_dirty(size_t bytes)
+{
+    atomic_fetch_add_explicit(&freed_dirty, bytes, memory_order_relaxed);
 }
 
 bool mp_large_lookup(const void *p, mp_large_info_t *info)

@@ -189,7 +189,7 @@ static size_t reclaim_all_classes(bool all)
 
 void mp_reclaim_tick(void)
 {
-    if (mp_opt.decay_ms == 0 || span_count == NULL)
+    if (mp_opt.decay_ms == 0)
         return;
     uint64_t now = coarse_now_ns();
     if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
@@ -197,18 +197,19 @@ void mp_reclaim_tick(void)
     if (atomic_exchange_explicit(&running, 1, memory_order_acquire))
         return;
     atomic_store_explicit(&next_due_ns, now + mp_opt.decay_ms * 250000u, memory_order_relaxed);
-    reclaim_all_classes(false);
-    mp_huge_release(false);
+    if (span_count != NULL)
+        reclaim_all_classes(false);
+    mp_huge_release(false); /* the huge cache has no pool tables to wait for */
     atomic_store_explicit(&running, 0, memory_order_release);
 }
 
 size_t mp_reclaim_pass(bool all)
 {
-    if (!mp_init() || span_count == NULL)
+    if (!mp_init())
         return 0;
     while (atomic_exchange_explicit(&running, 1, memory_order_acquire))
         sched_yield(); /* another thread's pass: short, and never waits on us */
-    size_t released = reclaim_all_classes(all);
+    size_t released = span_count != NULL ? reclaim_all_classes(all) : 0;
     released += mp_huge_release(all);
     atomic_store_explicit(&running, 0, memory_order_release);
     return released;

@@ -180,7 +180,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
 {
     mp_bin_t *bin = &tc->bins[cls];
     uint64_t allocs = tc->alloc_base[cls] - (uint64_t)bin->countdown;
-    bool freeing_only = allocs == tc->allocs_at_flush[cls];
+    bool freeing_only = MP_STATS && allocs == tc->allocs_at_flush[cls]; /* counted: MP_STATS */
     tc->allocs_at_flush[cls] = allocs;
     unsigned keep = !freeing_only && bin->count > mp_classes[cls].batch
                         ? bin->count - mp_classes[cls].batch : 0;

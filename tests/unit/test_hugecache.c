@@ -32,6 +32,14 @@ static void free_huge(void *p)
     ck_assert(mp_large_free(p, &info));
 }
 
+/* Every step-th byte of p[0, n), and the last, read zero. */
+static void assert_zero(const char *p, size_t n, size_t step)
+{
+    for (size_t i = 0; i < n; i += step)
+        ck_assert_int_eq(p[i], 0);
+    ck_assert_int_eq(p[n - 1], 0);
+}
+
 START_TEST(a_freed_huge_block_serves_the_next_request_that_fits)
 {
     mp_large_info_t info;
@@ -58,9 +66,7 @@ START_TEST(a_reused_block_is_zeroed_when_asked)
     free_huge(p);
     char *q = alloc_huge(8 * MiB, true, &info);
     ck_assert_ptr_eq(q, p);
-    for (size_t i = 0; i < 8 * MiB; i += 4093)
-        ck_assert_int_eq(q[i], 0);
-    ck_assert_int_eq(q[8 * MiB - 1], 0);
+    assert_zero(q, 8 * MiB, 4093);
     free_huge(q);
 }
 END_TEST
@@ -169,14 +175,11 @@ START_TEST(a_zeroed_request_reads_zero_after_a_shed_and_a_grow)
     mp_huge_shed(3 * MiB + 100); /* not on a page boundary */
     char *q = alloc_huge(8 * MiB, true, &info);
     ck_assert_ptr_eq(q, p);
-    for (size_t i = 0; i < 8 * MiB; i += 509)
-        ck_assert_int_eq(q[i], 0);
+    assert_zero(q, 8 * MiB, 509);
     memset(q, 0xcd, info.usable);
     free_huge(q);
     char *r = alloc_huge(20 * MiB, true, &info); /* grown in place, or new */
-    for (size_t i = 0; i < 20 * MiB; i += 509)
-        ck_assert_int_eq(r[i], 0);
-    ck_assert_int_eq(r[20 * MiB - 1], 0);
+    assert_zero(r, 20 * MiB, 509);
     free_huge(r);
 }
 END_TEST

@@ -43,8 +43,8 @@
 typedef struct slot {
     void *p;         /* NULL: empty */
     size_t usable;   /* jemalloc's usable size */
-    size_t resident; /* the prefix that may hold data; past it (from the end of
-                      * its page) the block was shed and reads zero */
+    size_t resident; /* the prefix that may hold data; past it the block was
+                      * shed (mp_huge_shed) and reads zero */
     uint64_t since;  /* when it was cached (CLOCK_MONOTONIC_COARSE, ns) */
 } slot_t;
 
@@ -89,13 +89,11 @@ static void fill_slot(int i, slot_t s)
     atomic_fetch_add_explicit(&cached_bytes, s.resident, memory_order_relaxed);
 }
 
-/* Zero the first n bytes of a reused block: only its resident prefix (to
- * the end of its page) can hold data; released pages read zero. */
+/* Zero the first n bytes of a reused block: only its resident prefix can
+ * hold data (past it, mp_huge_shed left zeros). */
 static void zero_prefix(slot_t s, size_t n)
 {
-    size_t page = mp_os_page_size();
-    size_t dirty = (((uintptr_t)s.p + s.resident + page - 1) & ~(page - 1)) - (uintptr_t)s.p;
-    memset(s.p, 0, dirty < n ? dirty : n);
+    memset(s.p, 0, s.resident < n ? s.resident : n);
 }
 
 void *mp_huge_take(size_t n, size_t align, int flags, bool zero, size_t *usable)
@@ -221,14 +219,20 @@ size_t mp_huge_shed(size_t bytes)
     if (s.p == NULL)
         return 0;
     size_t cut = bytes < s.resident ? bytes : s.resident;
-    /* Past the resident prefix (to its page's end) a cached block reads zero
-     * (zero_prefix relies on it); release_pages keeps the partial page at
-     * the range's end, so clear that one by hand. */
+    /* Past the resident prefix a cached block reads zero (zero_prefix relies
+     * on it).  release_pages takes whole pages only: clear the partial ones
+     * at either end of the range by hand (jemalloc's blocks start at a
+     * random offset in their first page, so both ends usually are). */
+    size_t page = mp_os_page_size();
     uintptr_t start = (uintptr_t)s.p + s.resident - cut, end = (uintptr_t)s.p + s.resident;
-    uintptr_t end_page = end & ~(mp_os_page_size() - 1);
-    if (end_page > start)
-        memset((void *)end_page, 0, end - end_page);
-    release_pages(s.p, s.resident - cut, s.resident);
+    uintptr_t first_whole = (start + page - 1) & ~(page - 1), last_whole = end & ~(page - 1);
+    if (first_whole >= last_whole) {
+        memset((void *)start, 0, end - start); /* no whole page inside */
+    } else {
+        memset((void *)start, 0, first_whole - start);
+        memset((void *)last_whole, 0, end - last_whole);
+        mp_os_release((void *)first_whole, last_whole - first_whole);
+    }
     s.resident -= cut;
     slot_t out = s;
     if (s.resident > 0) {

@@ -334,10 +334,11 @@ void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_i
 
 void mp_large_purge(void)
 {
-    if (purge_name[0])
-        mallctl(purge_name, NULL, NULL, NULL, 0);
+    /* reset first: what another thread frees meanwhile is counted, not lost */
     atomic_store_explicit(&freed_dirty, 0, memory_order_relaxed);
     atomic_store_explicit(&grown_clean, 0, memory_order_relaxed);
+    if (purge_name[0])
+        mallctl(purge_name, NULL, NULL, NULL, 0);
 }
 
 void mp_large_note_dirty(size_t bytes)

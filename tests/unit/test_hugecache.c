@@ -184,6 +184,28 @@ START_TEST(a_zeroed_request_reads_zero_after_a_shed_and_a_grow)
 }
 END_TEST
 
+/* Sheds in the pools' steps (64 KiB spans), several in a row: every byte of
+ * a zeroed reuse reads zero, the partial pages at the sheds' ends included. */
+START_TEST(a_zeroed_request_reads_zero_after_several_sheds)
+{
+    static const char zeros[4096];
+    mp_large_info_t info;
+    char *p = alloc_huge(20 * MiB, false, &info);
+    memset(p, 0xab, info.usable);
+    free_huge(p);
+    for (int i = 0; i < 3; i++)
+        mp_huge_shed(64 * 1024 * (size_t)(i + 1));
+    mp_huge_shed(100); /* within one page */
+    char *q = alloc_huge(20 * MiB, true, &info); /* all of it: the shed part too */
+    ck_assert_ptr_eq(q, p);
+    for (size_t off = 0; off < 20 * MiB; off += sizeof zeros) {
+        size_t len = 20 * MiB - off < sizeof zeros ? 20 * MiB - off : sizeof zeros;
+        ck_assert_msg(memcmp(q + off, zeros, len) == 0, "non-zero byte near offset %zu", off);
+    }
+    free_huge(q);
+}
+END_TEST
+
 START_TEST(a_double_free_of_a_cached_block_is_refused)
 {
     mp_large_info_t info;
@@ -381,6 +403,7 @@ static Suite *hugecache_suite(void)
     tcase_add_test(tc, cached_blocks_go_back_after_the_decay_or_on_trim);
     tcase_add_test(tc, an_aligned_request_gets_an_aligned_block);
     tcase_add_test(tc, a_zeroed_request_reads_zero_after_a_shed_and_a_grow);
+    tcase_add_test(tc, a_zeroed_request_reads_zero_after_several_sheds);
     tcase_add_test(tc, a_double_free_of_a_cached_block_is_refused);
     tcase_add_test(tc, threads_share_the_cache_without_sharing_a_block);
 #if UNIT_RSS_MEASURABLE

@@ -32,6 +32,16 @@ static void free_huge(void *p)
     ck_assert(mp_large_free(p, &info));
 }
 
+/* Allocate a huge block of n bytes, fill it with `fill` and free it into
+ * the cache; returns its address. */
+static char *cache_a_block(size_t n, int fill, mp_large_info_t *info)
+{
+    char *p = alloc_huge(n, false, info);
+    memset(p, fill, info->usable);
+    free_huge(p);
+    return p;
+}
+
 /* Every step-th byte of p[0, n), and the last, read zero. */
 static void assert_zero(const char *p, size_t n, size_t step)
 {
@@ -43,9 +53,7 @@ static void assert_zero(const char *p, size_t n, size_t step)
 START_TEST(a_freed_huge_block_serves_the_next_request_that_fits)
 {
     mp_large_info_t info;
-    char *p = alloc_huge(8 * MiB, false, &info);
-    memset(p, 0xab, info.usable);
-    free_huge(p);
+    char *p = cache_a_block(8 * MiB, 0xab, &info);
     ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable);
     char *q = alloc_huge(6 * MiB, false, &info);
     ck_assert_ptr_eq(q, p);
@@ -61,9 +69,7 @@ END_TEST
 START_TEST(a_reused_block_is_zeroed_when_asked)
 {
     mp_large_info_t info;
-    char *p = alloc_huge(8 * MiB, false, &info);
-    memset(p, 0xab, info.usable);
-    free_huge(p);
+    char *p = cache_a_block(8 * MiB, 0xab, &info);
     char *q = alloc_huge(8 * MiB, true, &info);
     ck_assert_ptr_eq(q, p);
     assert_zero(q, 8 * MiB, 4093);
@@ -88,9 +94,7 @@ END_TEST
 START_TEST(a_request_too_big_for_every_cached_block_leaves_none_behind)
 {
     mp_large_info_t info;
-    char *p = alloc_huge(8 * MiB, false, &info);
-    memset(p, 1, info.usable);
-    free_huge(p);
+    cache_a_block(8 * MiB, 1, &info);
     /* the cached block grows in place into q, or goes back before q is made:
      * either way it does not stay cached beside q */
     char *q = alloc_huge(24 * MiB, false, &info);
@@ -169,9 +173,7 @@ END_TEST
 START_TEST(a_zeroed_request_reads_zero_after_a_shed_and_a_grow)
 {
     mp_large_info_t info;
-    char *p = alloc_huge(8 * MiB, false, &info);
-    memset(p, 0xab, info.usable);
-    free_huge(p);
+    char *p = cache_a_block(8 * MiB, 0xab, &info);
     mp_huge_shed(3 * MiB + 100); /* not on a page boundary */
     char *q = alloc_huge(8 * MiB, true, &info);
     ck_assert_ptr_eq(q, p);
@@ -190,9 +192,7 @@ START_TEST(a_zeroed_request_reads_zero_after_several_sheds)
 {
     static const char zeros[4096];
     mp_large_info_t info;
-    char *p = alloc_huge(20 * MiB, false, &info);
-    memset(p, 0xab, info.usable);
-    free_huge(p);
+    char *p = cache_a_block(20 * MiB, 0xab, &info);
     for (int i = 0; i < 3; i++)
         mp_huge_shed(64 * 1024 * (size_t)(i + 1));
     mp_huge_shed(100); /* within one page */
@@ -257,9 +257,7 @@ END_TEST
 START_TEST(shedding_releases_a_cached_blocks_pages_from_its_end)
 {
     mp_large_info_t info;
-    char *p = alloc_huge(8 * MiB, false, &info);
-    memset(p, 1, info.usable);
-    free_huge(p);
+    char *p = cache_a_block(8 * MiB, 1, &info);
     size_t before = status_kib("VmRSS:");
     ck_assert_uint_eq(mp_huge_shed(3 * MiB), 3 * MiB);
     ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable - 3 * MiB);
@@ -300,9 +298,7 @@ END_TEST
 START_TEST(a_tail_cut_off_a_cached_block_is_purged_when_the_pools_grow)
 {
     mp_large_info_t info;
-    char *p = alloc_huge(32 * MiB, false, &info);
-    memset(p, 1, info.usable);
-    free_huge(p);
+    char *p = cache_a_block(32 * MiB, 1, &info);
     char *q = alloc_huge(5 * MiB, false, &info); /* cut: the tail is dirty in jemalloc */
     ck_assert_ptr_eq(q, p);
     size_t before = status_kib("VmRSS:");

@@ -36,7 +36,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #define SLOTS 4
 
@@ -51,13 +50,6 @@ typedef struct slot {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static slot_t slots[SLOTS];
 static _Atomic size_t cached_bytes; /* the resident prefixes of the cached blocks */
-
-static uint64_t coarse_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Release the whole pages of [p + from, p + to). */
 static void release_pages(void *p, size_t from, size_t to)
@@ -156,7 +148,7 @@ void *mp_huge_put(void *p, size_t usable, size_t *left_usable)
     *left_usable = usable;
     if (usable < MP_HUGE_MIN)
         return p;
-    slot_t out = { p, usable, usable, coarse_now_ns() }; /* what leaves: p, or an evicted one */
+    slot_t out = { p, usable, usable, mp_os_coarse_ns() }; /* what leaves: p, or an evicted one */
     pthread_mutex_lock(&lock);
     int smallest = -1;
     for (int i = 0; i < SLOTS; i++) {
@@ -183,7 +175,7 @@ size_t mp_huge_release(bool all)
         return 0;
     if (!all && mp_je_depth)
         return 0; /* a tick from inside a jemalloc call, which may allocate */
-    uint64_t now = coarse_now_ns(), age = (uint64_t)mp_opt.decay_ms * 1000000u;
+    uint64_t now = mp_os_coarse_ns(), age = (uint64_t)mp_opt.decay_ms * 1000000u;
     slot_t out[SLOTS];
     int n = 0;
     signal_guard_t g; /* before the lock: a handler that allocates must not meet it held */

@@ -129,6 +129,7 @@ static inline bool mp_class_divides(const mp_class_info_t *ci, uintptr_t off)
 /* ---- os.c: the only code that talks to the kernel for memory ------------ */
 void *mp_os_reserve(size_t size) MP_HIDDEN;   /* NULL on failure; lazily backed */
 void *mp_os_map(size_t size) MP_HIDDEN;       /* zeroed, page-aligned; NULL on failure */
+uint64_t mp_os_coarse_ns(void) MP_HIDDEN;      /* CLOCK_MONOTONIC_COARSE, in ns */
 void mp_os_unmap(void *p, size_t size) MP_HIDDEN;
 void mp_os_release(void *p, size_t size) MP_HIDDEN; /* back to the kernel; reads zero after */
 void mp_os_write(int fd, const char *s, size_t n) MP_HIDDEN; /* write(2) all of it */

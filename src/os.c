@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Reserve address space that costs nothing until touched.  MAP_NORESERVE keeps
@@ -52,6 +53,14 @@ void mp_os_write(int fd, const char *s, size_t n)
         n -= (size_t)w;
     }
     errno = saved;
+}
+
+/* A clock for decays: a few nanoseconds, resolution of a tick (1-4 ms). */
+uint64_t mp_os_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 size_t mp_os_page_size(void)

@@ -71,13 +71,6 @@ bool mp_reclaim_init(void)
     return span_count && span_idle && releasing;
 }
 
-static uint64_t coarse_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static size_t span_of(const void *block)
 {
     size_t page = mp_segment_page_of(block);
@@ -191,7 +184,7 @@ void mp_reclaim_tick(void)
 {
     if (mp_opt.decay_ms == 0)
         return;
-    uint64_t now = coarse_now_ns();
+    uint64_t now = mp_os_coarse_ns();
     if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
         return;
     if (atomic_exchange_explicit(&running, 1, memory_order_acquire))

@@ -267,13 +267,13 @@ static bool large_free(void *p, mp_large_info_t *info, bool keep)
 /* The pools took `bytes` of new memory.  Free memory the fallback holds goes
  * first, as fast: the huge cache's pages at once, and jemalloc's dirty pages
  * (all of them: a purge is one call) once the pools have grown by as much
- * as may be dirty, or by 8 MiB, so a program that churns fallback blocks
- * re-faults them at most about as often as its pools grow (bench "realloc":
- * 1.45x its time when any megabyte of growth purged; sqlite kept 7 MiB more
- * when a cut tail of a cached block made the wait unbounded).  Without this the two sides each keep their own free memory
- * (sqlite: the sorter's buffers, freed, beside the pools growing for the
- * UPDATE that follows: 79 MiB peak; 66 with it).  Never from inside a call
- * into jemalloc (which may allocate). */
+ * as may be dirty, or by 8 MiB.  Without this the two sides each keep their
+ * own free memory (sqlite: the sorter's buffers, freed, beside the pools
+ * growing for the UPDATE that follows: 79 MiB peak; 66 with it).  The wait
+ * makes a program that churns fallback blocks re-fault them about as often
+ * as its pools grow, no more (bench "realloc": 1.45x its time when every
+ * megabyte of growth purged; sqlite kept 7 MiB more with no 8 MiB cap).
+ * Never from inside a call into jemalloc (which may allocate). */
 void mp_large_pools_grew(size_t bytes)
 {
     if (mp_je_depth || atomic_load_explicit(&arena_state, memory_order_acquire) != 2)

@@ -244,7 +244,10 @@ static size_t decode_size(const uint8_t *b)
     default:
         if (x < 0x3000)
             return 65536 + (size_t)x * 16;           /* 64 KiB .. 256 KiB */
-        return (size_t)(x - 0x3000) * 1024 + (x & 0xff); /* up to 4 MiB */
+        if (x < 0x3f00)
+            return (size_t)(x - 0x3000) * 1024 + (x & 0xff); /* up to 3.75 MiB */
+        return ((size_t)4 << 20) + (size_t)(x & 0xff) * 65536 + (x & 0x3f); /* 4..20 MiB:
+                                                     * the huge-block cache */
     }
 }
 

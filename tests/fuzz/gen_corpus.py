@@ -33,8 +33,12 @@ def big(n):             # 64 KiB .. 256 KiB, steps of 16
     return 0xC000 | ((n - 65536) // 16)
 
 
-def huge(kib):          # up to 4 MiB
+def huge(kib):          # up to 3.75 MiB
     return 0xC000 | (0x3000 + kib)
+
+
+def giant(step):        # 4 MiB + step * 64 KiB, step < 256: the huge-block cache
+    return 0xC000 | 0x3f00 | step
 
 
 def rec(thread, op, slot=0, e=0, size=0, flags=0):
@@ -109,6 +113,12 @@ def seeds():
         rec(1, "spawn", 8, 15, mid(1000)), rec(1, "free", 7, 0),
         rec(0, "spawn", 9, 0x13, tiny(50)), rec(1, "burst", 0, 2, tiny(16)),
         rec(0, "burst", 0, 1, tiny(16))])
+    s["huge-cache"] = b"".join([
+        rec(0, "malloc", 1, 0, giant(60)), rec(0, "free", 1, 0),
+        rec(1, "calloc", 2, 3, giant(10)), rec(1, "realloc", 2, 1, giant(200)),
+        rec(0, "malloc", 3, 2, giant(0)), rec(1, "free", 2, 1), rec(0, "free", 3, 2),
+        rec(1, "malloc", 4, 0, mid(3000)), rec(0, "calloc", 5, 4, giant(150)),
+        rec(0, "trim", 0, 1), rec(1, "check", 5), rec(1, "free", 5, 0)])
     s["all-ops"] = b"".join(
         [rec(i & 1, name, i % 64, i * 37 & 0xff, [tiny(i), mid(i * 300), big(65536 + i * 1000)][i % 3])
          for i, name in enumerate(OPS * 2)])

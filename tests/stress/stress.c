@@ -208,7 +208,7 @@ static size_t pick_size(ptest_rng *r)
         return 8 * KiB + 1 + ptest_below(r, 72 * KiB - 8 * KiB); /* across 64 KiB */
     if (x < 99950)
         return 64 * KiB + ptest_below(r, MiB);
-    return MiB + ptest_below(r, 7 * MiB); /* 1-8 MiB: the fallback */
+    return MiB + ptest_below(r, 15 * MiB); /* 1-16 MiB: the fallback and its huge cache */
 }
 
 static size_t pick_align(ptest_rng *r)

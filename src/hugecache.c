@@ -23,7 +23,11 @@
  *   malloc_trim(0) sends every one back at once;
  * - when the pools grow, cached pages are shed as fast (from a block's
  *   end): the pools' new pages replace them rather than add to them, as in
- *   a heap where any free page serves any size (large.c, sqlite's sorter).
+ *   a heap where any free page serves any size (large.c, sqlite's sorter);
+ * - a smaller fallback request that jemalloc must serve yields it the
+ *   smallest cached block, pages and all, which jemalloc then reuses (or,
+ *   more than 64 times the request, which jemalloc would not split, with
+ *   its pages released): fallback growth does not stack on the cache.
  *
  * "Goes back" means its pages are released (madvise) and it is freed to
  * jemalloc: the extent jemalloc keeps costs address space, not memory.
@@ -241,6 +245,31 @@ size_t mp_huge_shed(size_t bytes)
     if (out.p)
         give_back(out);
     return cut;
+}
+
+size_t mp_huge_yield(size_t n)
+{
+    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
+        return 0;
+    slot_t s = { 0 };
+    pthread_mutex_lock(&lock);
+    int smallest = -1;
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].p && (smallest < 0 || slots[i].usable < slots[smallest].usable))
+            smallest = i;
+    if (smallest >= 0)
+        take_slot(smallest, &s);
+    pthread_mutex_unlock(&lock);
+    if (s.p == NULL)
+        return 0;
+    /* jemalloc does not split a free extent more than 64 times the request
+     * (opt.lg_extent_max_active_fit): such a block's pages would only wait */
+    if (s.usable / 64 > n) {
+        give_back(s);
+        return 0;
+    }
+    dallocx(s.p, MALLOCX_TCACHE_NONE); /* pages and all: jemalloc reuses them */
+    return s.resident;
 }
 
 size_t mp_huge_cached_bytes(void)

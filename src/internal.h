@@ -346,6 +346,10 @@ void *mp_huge_take(size_t n, size_t align, int flags, bool zero, size_t *usable)
 void *mp_huge_put(void *p, size_t usable, size_t *left_usable) MP_HIDDEN;
 size_t mp_huge_release(bool all) MP_HIDDEN; /* the expired blocks, or all: bytes */
 size_t mp_huge_shed(size_t bytes) MP_HIDDEN;  /* release up to bytes of cached pages */
+/* Before jemalloc serves n (< MP_HUGE_MIN): the smallest cached block goes to
+ * it, dirty (returns its resident bytes), or released if jemalloc would not
+ * split it for n (returns 0). */
+size_t mp_huge_yield(size_t n) MP_HIDDEN;
 size_t mp_huge_cached_bytes(void) MP_HIDDEN;
 void mp_huge_fork_prepare(void) MP_HIDDEN;
 void mp_huge_fork_parent(void) MP_HIDDEN;

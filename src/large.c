@@ -227,9 +227,11 @@ void *mp_large_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t 
     if (n >= MP_HUGE_MIN && align <= mp_os_page_size())
         p = mp_huge_take(n, align > MP_MIN_ALIGN ? align : MP_MIN_ALIGN, flags & ~MALLOCX_ZERO,
                          zero, &usable);
-    /* Not shedding cached pages here, as the pools do when they grow: most
-     * fallback blocks reuse jemalloc's dirty pages, and shedding on each cost
-     * `realloc` 1.5x its time (hugecache.c, known limit in ROADMAP.md). */
+    /* A smaller request goes to jemalloc, which may need new memory: the
+     * smallest cached block becomes jemalloc's dirty pages first, for it to
+     * reuse (shedding the pages instead cost `realloc` 1.5x its time). */
+    if (p == NULL && n < MP_HUGE_MIN)
+        mp_large_note_dirty(mp_huge_yield(n));
     if (p == NULL && (p = mallocx(n ? n : 1, flags)) != NULL)
         usable = sallocx(p, 0);
     if (p) {

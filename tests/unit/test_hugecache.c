@@ -206,6 +206,23 @@ START_TEST(a_zeroed_request_reads_zero_after_several_sheds)
 }
 END_TEST
 
+START_TEST(a_smaller_fallback_request_takes_the_smallest_cached_block)
+{
+    mp_large_info_t info;
+    char *p = alloc_huge(8 * MiB, false, &info), *r = alloc_huge(12 * MiB, false, &info);
+    memset(p, 1, 8 * MiB);
+    free_huge(p);
+    size_t small = mp_huge_cached_bytes();
+    free_huge(r);
+    size_t cached = mp_huge_cached_bytes();
+    char *q = alloc_huge(MiB, false, &info); /* jemalloc's: the 8 MiB block is its now */
+    ck_assert_uint_eq(mp_huge_cached_bytes(), cached - small);
+    /* and it reused it (a block starts at a random offset in its first page) */
+    ck_assert(q >= p - 4096 && q < p + small);
+    free_huge(q);
+}
+END_TEST
+
 START_TEST(a_double_free_of_a_cached_block_is_refused)
 {
     mp_large_info_t info;
@@ -292,6 +309,28 @@ START_TEST(pools_growing_after_a_big_free_do_not_stack_on_it)
     ck_assert_uint_lt(mp_huge_cached_bytes(), info.usable - 8 * MiB);
     for (int i = 0; i < N; i++)
         mp_free(small[i]);
+}
+END_TEST
+
+/* Free big blocks, then grow on the fallback path only: jemalloc reuses
+ * their pages (or they go back), so the two do not add up. */
+START_TEST(fallback_growth_does_not_stack_on_cached_blocks)
+{
+    mp_large_info_t info;
+    for (int i = 0; i < 4; i++)
+        cache_a_block(16 * MiB, 1, &info);
+    cache_a_block(128 * MiB, 1, &info); /* evicts a 16 MiB one: too big to split for 1 MiB */
+    size_t before = status_kib("VmRSS:");
+    enum { N = 96 };
+    void *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = alloc_huge(MiB, false, &info);
+        memset(b[i], 2, MiB);
+    }
+    ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
+    ck_assert_uint_le(status_kib("VmRSS:"), before + 8 * 1024);
+    for (int i = 0; i < N; i++)
+        free_huge(b[i]);
 }
 END_TEST
 
@@ -400,6 +439,7 @@ static Suite *hugecache_suite(void)
     tcase_add_test(tc, an_aligned_request_gets_an_aligned_block);
     tcase_add_test(tc, a_zeroed_request_reads_zero_after_a_shed_and_a_grow);
     tcase_add_test(tc, a_zeroed_request_reads_zero_after_several_sheds);
+    tcase_add_test(tc, a_smaller_fallback_request_takes_the_smallest_cached_block);
     tcase_add_test(tc, a_double_free_of_a_cached_block_is_refused);
     tcase_add_test(tc, threads_share_the_cache_without_sharing_a_block);
 #if UNIT_RSS_MEASURABLE
@@ -408,6 +448,7 @@ static Suite *hugecache_suite(void)
     tcase_add_test(tc, pools_growing_after_a_big_free_do_not_stack_on_it);
     tcase_add_test(tc, pools_growing_purge_fallback_pages_freed_to_jemalloc);
     tcase_add_test(tc, a_tail_cut_off_a_cached_block_is_purged_when_the_pools_grow);
+    tcase_add_test(tc, fallback_growth_does_not_stack_on_cached_blocks);
 #endif
     tcase_add_test(tc, a_forked_child_uses_the_cache_it_inherited);
     suite_add_tcase(s, tc);

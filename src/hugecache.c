@@ -199,19 +199,37 @@ size_t mp_huge_release(bool all)
     return bytes;
 }
 
+/* Take out of the table the cached block that `before` ranks first (out of
+ * other threads' reach while it is worked on); p NULL if there is none. */
+static slot_t take_first(bool (*before)(const slot_t *a, const slot_t *b))
+{
+    slot_t s = { 0 };
+    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
+        return s;
+    pthread_mutex_lock(&lock);
+    int first = -1;
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].p && (first < 0 || before(&slots[i], &slots[first])))
+            first = i;
+    if (first >= 0)
+        take_slot(first, &s);
+    pthread_mutex_unlock(&lock);
+    return s;
+}
+
+static bool more_resident(const slot_t *a, const slot_t *b)
+{
+    return a->resident > b->resident;
+}
+
+static bool smaller(const slot_t *a, const slot_t *b)
+{
+    return a->usable < b->usable;
+}
+
 size_t mp_huge_shed(size_t bytes)
 {
-    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
-        return 0;
-    slot_t s = { 0 };
-    pthread_mutex_lock(&lock);
-    int most = -1;
-    for (int i = 0; i < SLOTS; i++)
-        if (slots[i].p && (most < 0 || slots[i].resident > slots[most].resident))
-            most = i;
-    if (most >= 0)
-        take_slot(most, &s); /* out of reach while its pages go */
-    pthread_mutex_unlock(&lock);
+    slot_t s = take_first(more_resident);
     if (s.p == NULL)
         return 0;
     size_t cut = bytes < s.resident ? bytes : s.resident;
@@ -249,17 +267,7 @@ size_t mp_huge_shed(size_t bytes)
 
 size_t mp_huge_yield(size_t n)
 {
-    if (atomic_load_explicit(&cached_bytes, memory_order_relaxed) == 0)
-        return 0;
-    slot_t s = { 0 };
-    pthread_mutex_lock(&lock);
-    int smallest = -1;
-    for (int i = 0; i < SLOTS; i++)
-        if (slots[i].p && (smallest < 0 || slots[i].usable < slots[smallest].usable))
-            smallest = i;
-    if (smallest >= 0)
-        take_slot(smallest, &s);
-    pthread_mutex_unlock(&lock);
+    slot_t s = take_first(smaller);
     if (s.p == NULL)
         return 0;
     /* jemalloc does not split a free extent more than 64 times the request

@@ -55,19 +55,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static slot_t slots[SLOTS];
 static _Atomic size_t cached_bytes; /* the resident prefixes of the cached blocks */
 
-/* Release the whole pages of [p + from, p + to). */
-static void release_pages(void *p, size_t from, size_t to)
-{
-    size_t page = mp_os_page_size();
-    uintptr_t lo = ((uintptr_t)p + from + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + to) & ~(page - 1);
-    if (hi > lo)
-        mp_os_release((void *)lo, hi - lo);
-}
-
 static void give_back(slot_t s)
 {
-    release_pages(s.p, 0, s.resident);
+    mp_os_release_within(s.p, s.resident);
     dallocx(s.p, MALLOCX_TCACHE_NONE);
 }
 
@@ -234,7 +224,7 @@ size_t mp_huge_shed(size_t bytes)
         return 0;
     size_t cut = bytes < s.resident ? bytes : s.resident;
     /* Past the resident prefix a cached block reads zero (zero_prefix relies
-     * on it).  release_pages takes whole pages only: clear the partial ones
+     * on it).  Only whole pages can be released: clear the partial ones
      * at either end of the range by hand (jemalloc's blocks start at a
      * random offset in their first page, so both ends usually are). */
     size_t page = mp_os_page_size();

@@ -132,6 +132,7 @@ void *mp_os_map(size_t size) MP_HIDDEN;       /* zeroed, page-aligned; NULL on f
 uint64_t mp_os_coarse_ns(void) MP_HIDDEN;      /* CLOCK_MONOTONIC_COARSE, in ns */
 void mp_os_unmap(void *p, size_t size) MP_HIDDEN;
 void mp_os_release(void *p, size_t size) MP_HIDDEN; /* back to the kernel; reads zero after */
+void mp_os_release_within(void *p, size_t size) MP_HIDDEN; /* the whole pages inside */
 void mp_os_write(int fd, const char *s, size_t n) MP_HIDDEN; /* write(2) all of it */
 size_t mp_os_page_size(void) MP_HIDDEN;
 

@@ -324,11 +324,9 @@ void *mp_large_realloc(void *p, size_t n, const mp_large_info_t *old, mp_large_i
      * of it is rarely followed by one of its size: give its pages back
      * rather than leave them dirty in jemalloc for its decay (~10 s), where
      * a growing buffer's every step would pile up (sqlite's sorter). */
-    size_t page = mp_os_page_size();
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + old->usable) & ~(page - 1);
-    bool released = hi > lo && old->usable >= MP_HUGE_MIN;
+    bool released = old->usable >= MP_HUGE_MIN;
     if (released)
-        mp_os_release((void *)lo, hi - lo);
+        mp_os_release_within(p, old->usable);
     mp_large_info_t gone;
     large_free(p, &gone, !released); /* a cached block without its pages would save nothing */
     return q;

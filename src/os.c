@@ -37,6 +37,17 @@ void mp_os_release(void *p, size_t size)
     madvise(p, size, MADV_DONTNEED);
 }
 
+/* Release the whole pages inside [p, p + size): the partial pages at either
+ * end may belong to something else and stay. */
+void mp_os_release_within(void *p, size_t size)
+{
+    size_t page = mp_os_page_size();
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
+    if (hi > lo)
+        mp_os_release((void *)lo, hi - lo);
+}
+
 /* Write all of s, retrying short writes and EINTR; errno is preserved so that
  * a warning never changes what the program sees. */
 void mp_os_write(int fd, const char *s, size_t n)

@@ -483,6 +483,16 @@ static void slot_install(slot_t *s, int kind, void *p, size_t size, size_t req, 
     s->seed = seed;
 }
 
+/* A new block p in s: its n bytes at data (p's own, or a buffer's) get a
+ * fresh pattern, and the slot is published full. */
+static void slot_fill_new(tctx_t *t, slot_t *s, int kind, void *p, void *data, size_t n, size_t req)
+{
+    uint64_t seed = new_seed(t);
+    pat_fill(data, 0, n, seed);
+    slot_install(s, kind, p, n, req, seed);
+    slot_put(s, true);
+}
+
 /* ---- operations --------------------------------------------------------------------- */
 
 typedef struct rec {
@@ -619,10 +629,7 @@ static void op_alloc(tctx_t *t, const rec_t *r)
         return;
     }
     check_align(p, align, what, req);
-    uint64_t seed = new_seed(t);
-    pat_fill(p, 0, n, seed);
-    slot_install(s, K_HEAP, p, n, req, seed);
-    slot_put(s, true);
+    slot_fill_new(t, s, K_HEAP, p, p, n, req);
 }
 
 static void op_realloc(tctx_t *t, const rec_t *r)
@@ -901,11 +908,8 @@ static void op_shared_get(tctx_t *t, const rec_t *r)
     uint8_t v = *(uint8_t *)b;
     if ((v != INIT_BYTE && v != RESET_BYTE) || uniform_check(b, SHARED_BS, v) != SIZE_MAX)
         fail("shared pool block %p: neither init nor reset contents (first byte %#x)", b, v);
-    uint64_t seed = new_seed(t);
     size_t n = r->size % (SHARED_BS + 1);
-    pat_fill(b, 0, n, seed);
-    slot_install(s, K_FIXED, b, n, n, seed);
-    slot_put(s, true);
+    slot_fill_new(t, s, K_FIXED, b, b, n, n);
 }
 
 /* -- buffers -- */
@@ -930,10 +934,7 @@ static void op_buf_new(tctx_t *t, const rec_t *r)
         fail("new buffer %p: refcount %u, len %zu (asked %zu)", (void *)b, mpool_buf_refcount(b),
              mpool_buf_len(b), r->size);
     check_align(mpool_buf_data(b), 16, "mpool_buf_data", r->size);
-    uint64_t seed = new_seed(t);
-    pat_fill(mpool_buf_data(b), 0, r->size, seed);
-    slot_install(s, K_BUF, b, r->size, r->size, seed);
-    slot_put(s, true);
+    slot_fill_new(t, s, K_BUF, b, mpool_buf_data(b), r->size, r->size);
 }
 
 /* A second reference to the buffer in slot, stored in slot e % NSLOTS. */

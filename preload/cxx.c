@@ -5,7 +5,8 @@
  * pass through these frames.  The libstdc++ entry points are weak: they are
  * present whenever a C++ program calls these operators. */
 #define _GNU_SOURCE
-#include "../src/alloc.h"
+#include "core/alloc.h"
+#include "base/report.h"
 
 #include <dlfcn.h>
 #include <stdbool.h>

@@ -1,7 +1,8 @@
 /* The exported C malloc family: each symbol is a thin forward into src/.
  * Both LD_PRELOAD and -lmpool reach these, ahead of glibc's definitions. */
 #define _GNU_SOURCE
-#include "../src/alloc.h"
+#include "core/alloc.h"
+#include "core/counters.h"
 #include "mpool.h"
 
 #include <errno.h>
@@ -37,7 +38,7 @@ MP_EXPORT void *__libc_pvalloc(size_t n) { return mp_pvalloc(n); }
 MP_EXPORT struct mallinfo2 mallinfo2(void)
 {
     mp_totals_t t;
-    mp_stats_collect(&t);
+    mp_counters_collect(&t);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
     mi.arena = t.mapped_bytes;                       /* pool memory carved into spans */

@@ -1509,7 +1509,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     free(p);
     if (s1.allocs == s0.allocs)
         fprintf(stderr, "mpool-fuzz: warning: malloc did not show in libmpool's counters "
-                        "(built with -Dstats=false?)\n");
+                        "(built with -Dcounters=false?)\n");
     fprintf(stderr, "mpool-fuzz: libmpool %s is the allocator (malloc at %p in %s)\n", mpool_version(),
             m, mi.dli_fname ? mi.dli_fname : "?");
     init_boundaries();

@@ -1,5 +1,5 @@
 /* The malloc family's contract, called through the internal entry points. */
-#include "alloc.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -164,14 +164,14 @@ START_TEST(stats_count_what_happened)
 {
     mp_totals_t a, b;
     mp_free(mp_malloc(1)); /* the cache exists before the first snapshot */
-    mp_stats_collect(&a);
+    mp_counters_collect(&a);
     void *v[100];
     for (int i = 0; i < 100; i++)
         v[i] = mp_malloc(40);
     for (int i = 0; i < 60; i++)
         mp_free(v[i]);
     void *big = mp_malloc(1 << 20);
-    mp_stats_collect(&b);
+    mp_counters_collect(&b);
     ck_assert_uint_eq(b.allocs - a.allocs, 101);
     ck_assert_uint_eq(b.frees - a.frees, 60);
     ck_assert_uint_eq(b.active_blocks - a.active_blocks, 41);
@@ -180,7 +180,7 @@ START_TEST(stats_count_what_happened)
     for (int i = 0; i < 60; i++)
         v[i] = mp_malloc(40); /* served by the 60 freed blocks */
     mp_totals_t c;
-    mp_stats_collect(&c);
+    mp_counters_collect(&c);
     ck_assert_uint_eq(c.reuses - b.reuses, 60);
     for (int i = 0; i < 100; i++)
         mp_free(v[i]);

@@ -1,5 +1,5 @@
 /* debug.c: the canary, the trailer and the free fill, on plain buffers. */
-#include "internal.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <signal.h>

@@ -1,11 +1,18 @@
 /* Golden files: a fixed snapshot rendered as JSON and text must match
  * tests/unit/golden/ byte for byte.  MPOOL_UPDATE_GOLDEN=1 rewrites them
  * (then review the diff). */
-#include "stats_dump.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* An add-on section, as api/pools.c registers one: one pool. */
+static void one_pool_section(mp_emitter_t *e)
+{
+    mp_pool_row_t row = { 64, 128, 96, 5000, 4990, 12, 3 };
+    mp_pools_emit(e, &row, 1);
+}
 
 static void fixed_snapshot(mp_snapshot_t *s)
 {
@@ -43,8 +50,8 @@ static void fixed_snapshot(mp_snapshot_t *s)
     uint32_t recent[] = { 16, 24, 100000, 0, 48 };
     s->nrecent = 5;
     memcpy(s->recent, recent, sizeof recent);
-    s->npools = 1;
-    s->pools[0] = (mp_pool_row_t){ 64, 128, 96, 5000, 4990, 12, 3 };
+    s->nsections = 1;
+    s->sections[0] = one_pool_section;
     s->nleaks = 2;
     s->leaks[0] = (mp_leak_t){ 4096.4, 2.0, 2, { "make_thing+0x1c (/usr/bin/app+0x11c0)", "main+0x9 (/usr/bin/app+0x1050)" } };
     s->leaks[1] = (mp_leak_t){ 64, 1, 1, { "0x7f0000001000 (/lib/x86_64-linux-gnu/libfoo.so.1+0x1000) \"q\"" } };

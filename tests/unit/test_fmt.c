@@ -1,4 +1,4 @@
-#include "internal.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <stdio.h>

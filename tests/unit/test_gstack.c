@@ -1,4 +1,4 @@
-#include "internal.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <pthread.h>
@@ -9,7 +9,7 @@
 static mp_block_t *blocks(unsigned n)
 {
     mp_init();
-    char *span = mp_segment_alloc_span(2); /* class 2: 32-byte blocks */
+    char *span = mp_region_alloc_span(2); /* class 2: 32-byte blocks */
     ck_assert_ptr_nonnull(span);
     ck_assert_uint_ge(mp_classes[2].span_blocks, n);
     return (mp_block_t *)span;

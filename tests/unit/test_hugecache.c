@@ -1,7 +1,7 @@
 /* hugecache.c: freed huge fallback blocks are kept for the next huge
  * request, cut or grown to fit, never stacked on a new block, and given back
  * after the decay or on trim. */
-#include "alloc.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <pthread.h>
@@ -18,9 +18,9 @@ static void setup(void)
     mp_huge_release(true); /* what the parent left */
 }
 
-static char *alloc_huge(size_t n, bool zero, mp_large_info_t *info)
+static char *alloc_huge(size_t n, bool zero, mp_fallback_info_t *info)
 {
-    char *p = mp_large_alloc(n, 0, zero, MP_NO_SITE, 0, info);
+    char *p = mp_fallback_alloc(n, 0, zero, MP_NO_SITE, 0, info);
     ck_assert_ptr_nonnull(p);
     ck_assert_uint_ge(info->usable, n);
     return p;
@@ -28,13 +28,13 @@ static char *alloc_huge(size_t n, bool zero, mp_large_info_t *info)
 
 static void free_huge(void *p)
 {
-    mp_large_info_t info;
-    ck_assert(mp_large_free(p, &info));
+    mp_fallback_info_t info;
+    ck_assert(mp_fallback_free(p, &info));
 }
 
 /* Allocate a huge block of n bytes, fill it with `fill` and free it into
  * the cache; returns its address. */
-static char *cache_a_block(size_t n, int fill, mp_large_info_t *info)
+static char *cache_a_block(size_t n, int fill, mp_fallback_info_t *info)
 {
     char *p = alloc_huge(n, false, info);
     memset(p, fill, info->usable);
@@ -52,15 +52,15 @@ static void assert_zero(const char *p, size_t n, size_t step)
 
 START_TEST(a_freed_huge_block_serves_the_next_request_that_fits)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = cache_a_block(8 * MiB, 0xab, &info);
     ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable);
     char *q = alloc_huge(6 * MiB, false, &info);
     ck_assert_ptr_eq(q, p);
     ck_assert_uint_eq(info.requested, 6 * MiB);
     ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
-    mp_large_info_t got;
-    ck_assert(mp_large_lookup(q, &got)); /* live again, under its new size */
+    mp_fallback_info_t got;
+    ck_assert(mp_fallback_lookup(q, &got)); /* live again, under its new size */
     ck_assert_uint_eq(got.requested, 6 * MiB);
     free_huge(q);
 }
@@ -68,7 +68,7 @@ END_TEST
 
 START_TEST(a_reused_block_is_zeroed_when_asked)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = cache_a_block(8 * MiB, 0xab, &info);
     char *q = alloc_huge(8 * MiB, true, &info);
     ck_assert_ptr_eq(q, p);
@@ -79,7 +79,7 @@ END_TEST
 
 START_TEST(a_block_more_than_twice_too_big_is_cut_to_size)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(32 * MiB, false, &info);
     free_huge(p);
     char *q = alloc_huge(5 * MiB, false, &info);
@@ -93,7 +93,7 @@ END_TEST
 
 START_TEST(a_request_too_big_for_every_cached_block_leaves_none_behind)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     cache_a_block(8 * MiB, 1, &info);
     /* the cached block grows in place into q, or goes back before q is made:
      * either way it does not stay cached beside q */
@@ -108,7 +108,7 @@ END_TEST
 
 START_TEST(the_cache_keeps_the_four_biggest_blocks)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p[5];
     size_t usable[5], want = 0;
     for (int i = 0; i < 5; i++) {
@@ -129,7 +129,7 @@ END_TEST
 
 START_TEST(blocks_under_the_huge_size_go_straight_back_to_jemalloc)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(MP_HUGE_MIN / 2, false, &info);
     free_huge(p);
     ck_assert_uint_eq(mp_huge_cached_bytes(), 0);
@@ -139,7 +139,7 @@ END_TEST
 START_TEST(cached_blocks_go_back_after_the_decay_or_on_trim)
 {
     mp_opt.decay_ms = 200; /* whatever MPOOL_DECAY_MS the suite runs under */
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(8 * MiB, false, &info);
     free_huge(p);
     ck_assert_uint_eq(mp_huge_release(false), 0); /* just cached */
@@ -157,11 +157,11 @@ END_TEST
 
 START_TEST(an_aligned_request_gets_an_aligned_block)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(8 * MiB, false, &info);
     free_huge(p);
     for (size_t align = 4096; align <= 2 * MiB; align *= 16) {
-        char *q = mp_large_alloc(6 * MiB, align, false, MP_NO_SITE, 0, &info);
+        char *q = mp_fallback_alloc(6 * MiB, align, false, MP_NO_SITE, 0, &info);
         ck_assert_ptr_nonnull(q);
         ck_assert_uint_eq((uintptr_t)q % align, 0);
         memset(q, 4, 6 * MiB);
@@ -172,7 +172,7 @@ END_TEST
 
 START_TEST(a_zeroed_request_reads_zero_after_a_shed_and_a_grow)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = cache_a_block(8 * MiB, 0xab, &info);
     mp_huge_shed(3 * MiB + 100); /* not on a page boundary */
     char *q = alloc_huge(8 * MiB, true, &info);
@@ -191,7 +191,7 @@ END_TEST
 START_TEST(a_zeroed_request_reads_zero_after_several_sheds)
 {
     static const char zeros[4096];
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = cache_a_block(20 * MiB, 0xab, &info);
     for (int i = 0; i < 3; i++)
         mp_huge_shed(64 * 1024 * (size_t)(i + 1));
@@ -208,7 +208,7 @@ END_TEST
 
 START_TEST(a_smaller_fallback_request_takes_the_smallest_cached_block)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(8 * MiB, false, &info), *r = alloc_huge(12 * MiB, false, &info);
     memset(p, 1, 8 * MiB);
     free_huge(p);
@@ -225,11 +225,11 @@ END_TEST
 
 START_TEST(a_double_free_of_a_cached_block_is_refused)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(8 * MiB, false, &info);
     free_huge(p);
-    ck_assert(!mp_large_free(p, &info));
-    ck_assert(!mp_large_lookup(p, &info));
+    ck_assert(!mp_fallback_free(p, &info));
+    ck_assert(!mp_fallback_lookup(p, &info));
     ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable); /* and the cache is intact */
 }
 END_TEST
@@ -257,7 +257,7 @@ START_TEST(cycling_big_buffers_holds_about_the_biggest_one)
         if (live)
             free_huge(live);
         size_t n = (5 + unit_rand(&seed) % 21) * MiB;
-        mp_large_info_t info;
+        mp_fallback_info_t info;
         char *p = alloc_huge(n, false, &info);
         for (size_t off = 0; off < n; off += 4096)
             p[off] = (char)i;
@@ -273,7 +273,7 @@ END_TEST
 
 START_TEST(shedding_releases_a_cached_blocks_pages_from_its_end)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = cache_a_block(8 * MiB, 1, &info);
     size_t before = status_kib("VmRSS:");
     ck_assert_uint_eq(mp_huge_shed(3 * MiB), 3 * MiB);
@@ -293,7 +293,7 @@ END_TEST
  * sort).  The pools' new pages replace the cached ones. */
 START_TEST(pools_growing_after_a_big_free_do_not_stack_on_it)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(16 * MiB, false, &info);
     memset(p, 1, info.usable);
     size_t before = status_kib("VmRSS:");
@@ -316,7 +316,7 @@ END_TEST
  * their pages (or they go back), so the two do not add up. */
 START_TEST(fallback_growth_does_not_stack_on_cached_blocks)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     for (int i = 0; i < 4; i++)
         cache_a_block(16 * MiB, 1, &info);
     cache_a_block(128 * MiB, 1, &info); /* evicts a 16 MiB one: too big to split for 1 MiB */
@@ -336,12 +336,12 @@ END_TEST
 
 START_TEST(a_tail_cut_off_a_cached_block_is_purged_when_the_pools_grow)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = cache_a_block(32 * MiB, 1, &info);
     char *q = alloc_huge(5 * MiB, false, &info); /* cut: the tail is dirty in jemalloc */
     ck_assert_ptr_eq(q, p);
     size_t before = status_kib("VmRSS:");
-    mp_large_pools_grew(32 * MiB);
+    mp_reclaim_pools_grew(32 * MiB);
     ck_assert_uint_le(status_kib("VmRSS:"), before - 20 * 1024);
     free_huge(q);
 }
@@ -351,7 +351,7 @@ START_TEST(pools_growing_purge_fallback_pages_freed_to_jemalloc)
 {
     enum { N = 12 };
     void *b[N];
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     for (int i = 0; i < N; i++) {
         b[i] = alloc_huge(512 * 1024, false, &info);
         memset(b[i], 3, 512 * 1024);
@@ -359,9 +359,9 @@ START_TEST(pools_growing_purge_fallback_pages_freed_to_jemalloc)
     for (int i = 0; i < N; i++)
         free_huge(b[i]); /* under the huge size: dirty in jemalloc */
     size_t before = status_kib("VmRSS:");
-    mp_large_pools_grew(2 * MiB); /* less than was freed: no purge yet */
+    mp_reclaim_pools_grew(2 * MiB); /* less than was freed: no purge yet */
     ck_assert_uint_ge(status_kib("VmRSS:") + 512, before);
-    mp_large_pools_grew(8 * MiB);
+    mp_reclaim_pools_grew(8 * MiB);
     ck_assert_uint_le(status_kib("VmRSS:"), before - 5 * 1024);
 }
 END_TEST
@@ -371,8 +371,8 @@ static void *cycle_thread(void *arg)
     unsigned long long seed = (unsigned long long)(uintptr_t)arg;
     for (int i = 0; i < 40; i++) {
         size_t n = (4 + unit_rand(&seed) % 9) * MiB;
-        mp_large_info_t info;
-        unsigned char *p = mp_large_alloc(n, 0, (i & 3) == 0, MP_NO_SITE, 0, &info);
+        mp_fallback_info_t info;
+        unsigned char *p = mp_fallback_alloc(n, 0, (i & 3) == 0, MP_NO_SITE, 0, &info);
         if (p == NULL)
             return (void *)1;
         if ((i & 3) == 0 && (p[0] != 0 || p[n - 1] != 0 || p[n / 2] != 0))
@@ -384,7 +384,7 @@ static void *cycle_thread(void *arg)
         for (size_t off = 0; off + 8 <= n; off += 4096)
             if (memcmp(p + off, &tag, 8) != 0)
                 return (void *)3; /* another thread got the same block */
-        if (!mp_large_free(p, &info))
+        if (!mp_fallback_free(p, &info))
             return (void *)4;
     }
     return NULL;
@@ -405,16 +405,16 @@ END_TEST
 
 START_TEST(a_forked_child_uses_the_cache_it_inherited)
 {
-    mp_large_info_t info;
+    mp_fallback_info_t info;
     char *p = alloc_huge(8 * MiB, false, &info);
     free_huge(p);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        char *q = mp_large_alloc(6 * MiB, 0, false, MP_NO_SITE, 0, &info);
+        char *q = mp_fallback_alloc(6 * MiB, 0, false, MP_NO_SITE, 0, &info);
         int ok = q == p && mp_huge_cached_bytes() == 0;
         memset(q, 3, 6 * MiB);
-        ok = ok && mp_large_free(q, &info);
+        ok = ok && mp_fallback_free(q, &info);
         _exit(ok ? 0 : 1);
     }
     int status;

@@ -1,5 +1,5 @@
 /* mathlib.c against libm: the samplers' and jemalloc's log, log1p, exp, round. */
-#include "internal.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <math.h>

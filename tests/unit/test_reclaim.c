@@ -1,6 +1,6 @@
 /* reclaim.c: wholly free spans go back to the OS and their addresses are
  * reused; spans with a live block stay; a decay pass waits for a second look. */
-#include "alloc.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <pthread.h>
@@ -36,21 +36,21 @@ START_TEST(trim_releases_wholly_free_spans_and_reuses_their_addresses)
     mp_init();
     unsigned n;
     void **v = fill_spans(8, &n);
-    size_t mapped = mp_segment_mapped_bytes();
+    size_t mapped = mp_region_mapped_bytes();
     free_all_but(v, n, 0);
     size_t released = mp_reclaim_pass(true);
     /* the span being carved (the bump's) is not wholly on the stack: >= 7 go */
     ck_assert_uint_ge(released, 7 * mp_classes[mp_size_class(SIZE)].span_pages * MP_PAGE_SIZE);
-    ck_assert_uint_eq(mp_segment_mapped_bytes(), mapped - released);
+    ck_assert_uint_eq(mp_region_mapped_bytes(), mapped - released);
     unsigned cls;
-    ck_assert_int_eq(mp_segment_classify(v[0], &cls), MP_PTR_UNMAPPED);
+    ck_assert_int_eq(mp_region_classify(v[0], &cls), MP_PTR_UNMAPPED);
     /* the same amount again fits in the released addresses */
     for (unsigned i = 0; i < n; i++) {
         void *p = mp_malloc(SIZE);
         ck_assert_uint_lt((uintptr_t)p - mp_region.base, mapped);
         ck_assert_int_eq(((unsigned char *)p)[SIZE - 1], 0); /* fresh memory reads zero */
     }
-    ck_assert_uint_le(mp_segment_mapped_bytes(), mapped);
+    ck_assert_uint_le(mp_region_mapped_bytes(), mapped);
     free(v);
 }
 END_TEST

@@ -1,4 +1,4 @@
-#include "alloc.h"
+#include "internals.h"
 #include "unit.h"
 
 #include <pthread.h>
@@ -10,7 +10,7 @@ START_TEST(first_use_replaces_the_empty_cache)
     ck_assert_ptr_nonnull(p);
     ck_assert_ptr_ne(mp_tls_cache, &mp_tcache_empty);
     ck_assert_int_eq(mp_tls_cache->in_use, 1);
-    ck_assert_uint_eq(mp_tcache_empty.bins[mp_size_class(24)].limit, 0);
+    ck_assert_uint_eq(mp_tcache_empty.bins[mp_size_class(24)].flush_at, 0);
     mp_free(p);
 }
 END_TEST
@@ -63,13 +63,13 @@ START_TEST(counters_follow_every_call)
     mp_tcache_t *tc;
     mp_free(mp_malloc(300)); /* make the cache */
     tc = mp_tls_cache;
-    uint64_t a0 = mp_bin_allocs(tc, c), f0 = tc->bins[c].frees;
+    uint64_t a0 = mp_sample_allocs(tc, c), f0 = tc->bins[c].frees;
     void *p[10];
     for (int i = 0; i < 10; i++)
         p[i] = mp_malloc(300);
     for (int i = 0; i < 7; i++)
         mp_free(p[i]);
-    ck_assert_uint_eq(mp_bin_allocs(tc, c) - a0, 10);
+    ck_assert_uint_eq(mp_sample_allocs(tc, c) - a0, 10);
     ck_assert_uint_eq(tc->bins[c].frees - f0, 7);
     for (int i = 7; i < 10; i++)
         mp_free(p[i]);
@@ -133,7 +133,7 @@ START_TEST(remote_frees_are_adopted_by_the_freeing_thread)
     pthread_create(&t, NULL, cross_free_worker, v);
     pthread_join(t, NULL);
     mp_totals_t tot;
-    mp_stats_collect(&tot);
+    mp_counters_collect(&tot);
     ck_assert_uint_ge(tot.class_frees[mp_size_class(200)], 1000);
 }
 END_TEST
@@ -156,11 +156,11 @@ static void *consume(void *arg)
             c->max_count = bin->count;
     }
     c->count_after = bin->count;
-    c->limit_after = bin->limit;
+    c->limit_after = bin->flush_at;
     /* allocating again: past the bin's blocks, a refill gives it full size */
     for (unsigned i = 0; i <= c->count_after; i++)
         c->v[i] = mp_malloc(mp_classes[c->cls].size);
-    c->limit_after_alloc = bin->limit;
+    c->limit_after_alloc = bin->flush_at;
     for (unsigned i = 0; i <= c->count_after; i++)
         mp_free(c->v[i]);
     return NULL;

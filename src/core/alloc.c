@@ -1,0 +1,474 @@
+/* The malloc family's semantics, after the fast paths (alloc.h) miss: glibc's
+ * contract, errno included.  Every path validates the pointer it is given and
+ * reports misuse (mp_report_bad_pointer) instead of corrupting the heap.
+ *
+ * Every allocation that comes here is counted and may be sampled
+ * (sample.h): timed, and with MPOOL_PROF profiled, in which case the block
+ * is served by the fallback so that its free() reaches the registry, which
+ * remembers the site. */
+#define _GNU_SOURCE
+#include "core/alloc.h"
+#include "base/options.h"
+#include "core/bootstrap.h"
+#include "core/counters.h"
+#include "core/debug.h"
+#include "core/init.h"
+#include "core/limit.h"
+#include "core/sample.h"
+#include "fallback/fallback.h"
+#include "platform/os.h"
+#include "profile/sites.h"
+
+#include <errno.h>
+#include <string.h>
+
+static bool is_pow2(size_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+/* The calling thread's cache, made on first use; NULL while this thread
+ * initialises libmpool or after its cache was handed back at thread exit. */
+static mp_tcache_t *thread_cache(void)
+{
+    mp_tcache_t *tc = mp_tls_cache;
+    if (MP_UNLIKELY(tc == &mp_tcache_empty))
+        tc = mp_tcache_for_thread();
+    return tc;
+}
+
+/* ---- accounting of fallback blocks ---------------------------------------- */
+
+/* The fallback's counters: on the thread's cache, or (tc NULL: a thread
+ * without a cache) on the shared atomics; and the active bytes. */
+static void count_fallback(mp_tcache_t *tc, uint64_t allocs, uint64_t frees, size_t in, size_t out)
+{
+    if (tc) {
+        tc->fallback_allocs += allocs;
+        tc->fallback_frees += frees;
+        tc->fallback_bytes_in += in;
+        tc->fallback_bytes_out += out;
+    } else {
+        atomic_fetch_add_explicit(&mp_shared.fallback_allocs, allocs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_frees, frees, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, in, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, out, memory_order_relaxed);
+    }
+    mp_counters_add_active((int64_t)in - (int64_t)out);
+}
+
+/* A pooled block freed by a thread without a cache. */
+static void count_uncached_class_free(unsigned cls)
+{
+    atomic_fetch_add_explicit(&mp_shared.class_frees[cls], 1, memory_order_relaxed);
+    mp_counters_add_active(-(int64_t)mp_classes[cls].size);
+}
+
+static void count_alloc_of(mp_tcache_t *tc, const mp_fallback_info_t *info)
+{
+    if (!MP_COUNTERS)
+        return;
+    if (info->cls) { /* a sampled pool request: counted in its class (by its countdown), never a reuse */
+        tc->bump[info->cls].fresh++;
+        mp_counters_held(tc, mp_classes[info->cls].size);
+    } else {
+        count_fallback(tc, 1, 0, info->usable, 0);
+    }
+}
+
+static void count_free_of(const mp_fallback_info_t *info)
+{
+    if (!MP_COUNTERS)
+        return;
+    mp_tcache_t *tc = mp_tls_cache != &mp_tcache_empty ? mp_tls_cache : NULL;
+    mp_sample_free(info);
+    if (info->cls && tc) {
+        tc->bins[info->cls].frees++;
+        mp_counters_held(tc, -(int64_t)mp_classes[info->cls].size);
+    } else if (info->cls) {
+        count_uncached_class_free(info->cls);
+    } else {
+        count_fallback(tc, 0, 1, 0, info->usable);
+    }
+}
+
+static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, uint32_t site,
+                            unsigned cls)
+{
+    mp_fallback_info_t info;
+    void *p = mp_fallback_alloc(n, align, zero, site, cls, &info);
+    if (p == NULL)
+        return NULL;
+    count_alloc_of(tc, &info);
+    mp_sample_credit(site, cls, n);
+    return p;
+}
+
+/* ---- pooled allocation ------------------------------------------------------ */
+
+/* A block of class cls (> 0) for a thread with a cache; *reused says whether
+ * it had been freed before. */
+static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool *reused)
+{
+    mp_bin_t *bin = &tc->bins[cls];
+    void *p = bin->head;
+    *reused = true;
+    if (p) {
+        bin->head = bin->head->next;
+        bin->count--;
+        ((mp_block_t *)p)->link = 0; /* no longer free */
+    } else {
+        uint64_t fresh = tc->bump[cls].fresh;
+        p = mp_tcache_refill(tc, cls);
+        if (p == NULL) /* the region is full: jemalloc serves it, tagged with its class */
+            return fallback_alloc(tc, n, align, false, MP_NO_SITE, cls);
+        *reused = tc->bump[cls].fresh == fresh;
+    }
+    if (MP_UNLIKELY(mp_opt.debug) && *reused)
+        mp_debug_check_freed(p, mp_classes[cls].size); /* still the fill free() left */
+    return p;
+}
+
+/* What a block counts against the memory cap: pooled requests at their class
+ * size (also when sampled and served by the fallback), others at the size
+ * asked for, corrected to jemalloc's usable size once known. */
+static size_t cap_charge(unsigned cls, size_t n)
+{
+    return cls ? mp_classes[cls].size : n;
+}
+
+static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero);
+static void *alloc_capped(mp_tcache_t *tc, size_t n, size_t align, bool zero);
+static void *debug_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero);
+
+/* The one path behind every miss: any size, any alignment (a power of two). */
+static void *alloc_aligned(size_t n, size_t align, bool zero)
+{
+    if (MP_UNLIKELY(n > MP_MAX_REQUEST)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    mp_tcache_t *tc = thread_cache(); /* initialises: mp_opt is read after this */
+    if (MP_UNLIKELY(mp_opt.debug) && !mp_tls_in_init)
+        return debug_alloc(tc, n, align, zero);
+    return alloc_capped(tc, n, align, zero);
+}
+
+/* Under a memory cap, charge the block first; else just allocate. */
+static void *alloc_capped(mp_tcache_t *tc, size_t n, size_t align, bool zero)
+{
+    unsigned cls = align <= MP_MIN_ALIGN ? mp_size_class(n) : mp_sizeclass_for_alignment(n, align);
+    if (MP_LIKELY(!mp_limit_on()) || (tc == NULL && mp_tls_in_init))
+        return alloc_block(tc, cls, n, align, zero);
+    size_t charge = cap_charge(cls, n);
+    if (!mp_limit_reserve(charge)) {
+        if (cls && tc && tc->bins[cls].countdown <= 0)
+            mp_sample_undo(tc, cls); /* the fast path counted it as the cap closed */
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = alloc_block(tc, cls, n, align, zero);
+    if (p == NULL) {
+        mp_limit_release(charge);
+    } else if (cls == 0) {
+        mp_fallback_info_t info;
+        if (mp_fallback_lookup(p, &info) && info.usable > charge)
+            mp_limit_charge(info.usable - charge); /* rounding: counted, not refused */
+    }
+    return p;
+}
+
+static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero)
+{
+    if (MP_UNLIKELY(tc == NULL)) {
+        if (mp_tls_in_init) {
+            void *p = mp_boot_alloc(n, align);
+            if (p == NULL)
+                errno = ENOMEM;
+            return p; /* the bootstrap arena is static, hence zeroed */
+        }
+        return fallback_alloc(NULL, n, align, zero, MP_NO_SITE, 0);
+    }
+
+    if (MP_COUNTERS && !mp_tls_unsampled)
+        tc->recent[tc->recent_pos++] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    mp_sample_t s;
+    if (MP_LIKELY(mp_sample_alloc(tc, cls, n, &s) == MP_SAMPLE_NONE)) {
+        if (cls == 0)
+            return fallback_alloc(tc, n, align, zero, MP_NO_SITE, 0);
+        bool reused;
+        void *p = class_alloc(tc, cls, n, align, &reused);
+        if (p == NULL)
+            mp_sample_undo(tc, cls); /* counted above, but nothing was handed out */
+        else if (zero)
+            memset(p, 0, n);
+        return p;
+    }
+
+    /* Timed, or profiled, or both. */
+    bool prof_it = s.what & MP_SAMPLE_PROF;
+    void *p;
+    bool reused = false;
+    if (prof_it || cls == 0) {
+        p = fallback_alloc(tc, n, align, zero, s.site, prof_it ? cls : 0);
+    } else {
+        p = class_alloc(tc, cls, n, align, &reused);
+        if (p && zero)
+            memset(p, 0, n);
+    }
+    if (p == NULL && cls)
+        mp_sample_undo(tc, cls);
+    mp_sample_alloc_done(tc, cls, n, &s, reused);
+    return p;
+}
+
+void *mp_malloc_generic(size_t n)
+{
+    return alloc_aligned(n, 0, false);
+}
+
+/* Free p if it is a live fallback block; false if it is not one. */
+static bool free_fallback(void *p)
+{
+    mp_fallback_info_t info;
+    if (MP_UNLIKELY(mp_opt.debug) && mp_fallback_lookup(p, &info))
+        mp_debug_check("free", p, info.usable);
+    if (!mp_fallback_free(p, &info))
+        return false;
+    count_free_of(&info);
+    if (MP_UNLIKELY(mp_limit_on()))
+        mp_limit_release(info.cls ? mp_classes[info.cls].size : info.usable);
+    return true;
+}
+
+void mp_free_generic(void *p)
+{
+    if (p == NULL)
+        return;
+    int saved_errno = errno;
+    unsigned cls;
+    mp_ptr_kind_t kind = mp_region_classify(p, &cls);
+    if (kind == MP_PTR_POOL) {
+        mp_block_t *blk = p;
+        if (MP_CHECKS && blk->link == mp_free_mark(p))
+            mp_report_bad_pointer("free", p, MP_PTR_POOL); /* double free */
+        if (MP_UNLIKELY(mp_opt.debug)) {
+            mp_debug_check("free", p, mp_classes[cls].size);
+            mp_debug_fill_freed(p, mp_classes[cls].size);
+        }
+        if (MP_UNLIKELY(mp_limit_on()))
+            mp_limit_release(mp_classes[cls].size);
+        mp_tcache_t *tc = thread_cache();
+        if (tc == NULL) {
+            mp_tcache_free_uncached(p, cls);
+            if (MP_COUNTERS)
+                count_uncached_class_free(cls);
+        } else {
+            mp_bin_t *bin = &tc->bins[cls];
+            uint32_t flush_at = __atomic_load_n(&bin->flush_at, __ATOMIC_RELAXED);
+            if (bin->count >= (flush_at ? flush_at : mp_classes[cls].cache_limit)) /* 0: gate closed */
+                mp_tcache_flush(tc, cls);
+            blk->link = mp_free_mark(p);
+            blk->next = bin->head;
+            bin->head = blk;
+            bin->count++;
+            if (MP_COUNTERS)
+                bin->frees++;
+        }
+    } else if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, NULL)) {
+        /* bootstrap blocks are never reused */
+    } else if (kind == MP_PTR_OUTSIDE && free_fallback(p)) {
+        /* done */
+    } else {
+        mp_report_bad_pointer("free", p, kind);
+    }
+    errno = saved_errno;
+}
+
+void *mp_calloc(size_t k, size_t n)
+{
+    size_t total;
+    if (__builtin_mul_overflow(k, n, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_aligned(total, 0, true);
+}
+
+/* What a live block is, found once; misuse is reported naming func. */
+typedef struct live_block {
+    size_t usable;        /* bytes the program may use */
+    unsigned cls;         /* > 0: a pooled block of this class */
+    bool fallback;        /* a live fallback block, described by info */
+    bool boot;            /* a bootstrap block (never armed by MPOOL_DEBUG) */
+    mp_fallback_info_t info; /* when fallback */
+} live_block_t;
+
+static live_block_t live_block_or_report(const char *func, const void *p)
+{
+    live_block_t b = { 0 };
+    mp_ptr_kind_t kind = mp_region_classify(p, &b.cls);
+    if (kind == MP_PTR_POOL) {
+        if (MP_CHECKS && ((const mp_block_t *)p)->link == mp_free_mark(p))
+            mp_report_bad_pointer(func, p, MP_PTR_POOL); /* a freed block */
+        b.usable = mp_classes[b.cls].size;
+        return b;
+    }
+    b.cls = 0;
+    if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable)) {
+        b.boot = true;
+        return b;
+    }
+    if (kind == MP_PTR_OUTSIDE && mp_fallback_lookup(p, &b.info)) {
+        b.fallback = true;
+        b.usable = b.info.usable;
+        return b;
+    }
+    mp_report_bad_pointer(func, p, kind);
+}
+
+/* ---- MPOOL_DEBUG: each block carries a canary and a trailer (debug.c) ---------- */
+
+static void *debug_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero)
+{
+    if (n > MP_MAX_REQUEST - MP_DEBUG_MIN_BLOCK) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint32_t site = mp_opt.prof && tc ? mp_site_capture() : MP_NO_SITE;
+    void *p = alloc_capped(tc, mp_debug_size(n), align, zero);
+    if (p) {
+        live_block_t b = live_block_or_report("malloc", p);
+        if (!b.boot) /* bootstrap blocks are never armed */
+            mp_debug_arm(p, n, b.usable, site);
+    }
+    return p;
+}
+
+void *mp_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return mp_malloc(n);
+    if (n == 0) { /* glibc: frees and returns NULL */
+        mp_free(p);
+        return NULL;
+    }
+    live_block_t b = live_block_or_report("realloc", p);
+    size_t old = b.usable;
+    if (n > MP_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (MP_UNLIKELY(mp_opt.debug) && !b.boot) {
+        old = mp_debug_check("realloc", p, b.usable);
+        if (mp_debug_size(n) > b.usable)
+            goto move;
+        mp_debug_arm(p, n, b.usable, mp_debug_site(p, b.usable)); /* the canary moves */
+        return p;
+    }
+    if (n <= old && (n * 2 >= old || old <= 32))
+        return p; /* fits, and shrinking to less than half is worth a move */
+    if (b.fallback && b.info.cls == 0 && mp_size_class(n) == 0) {
+        /* fallback to fallback: jemalloc resizes in place if it can */
+        mp_fallback_info_t was = b.info, now;
+        bool capped = mp_limit_on();
+        size_t grow = n > was.usable ? n - was.usable : 0;
+        if (capped && !mp_limit_reserve(grow)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        void *q = mp_fallback_realloc(p, n, &was, &now);
+        if (capped) { /* settle on the usable sizes: counted, not refused */
+            if (q == NULL)
+                mp_limit_release(grow);
+            else if (now.usable > was.usable + grow)
+                mp_limit_charge(now.usable - was.usable - grow);
+            else
+                mp_limit_release(was.usable + grow - now.usable);
+        }
+        if (q && MP_COUNTERS)
+            count_fallback(thread_cache(), 0, 0, now.usable, was.usable);
+        return q;
+    }
+move:;
+    void *q = mp_malloc(n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    mp_free(p);
+    return q;
+}
+
+void *mp_reallocarray(void *p, size_t k, size_t n)
+{
+    size_t total;
+    if (__builtin_mul_overflow(k, n, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return mp_realloc(p, total);
+}
+
+/* glibc's memalign: an alignment that is not a power of two is rounded up. */
+void *mp_memalign(size_t align, size_t n)
+{
+    if (align <= MP_MIN_ALIGN)
+        return mp_malloc(n);
+    if (align > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!is_pow2(align))
+        align = (size_t)1 << (64 - __builtin_clzl(align));
+    return alloc_aligned(n, align, false);
+}
+
+void *mp_aligned_alloc(size_t align, size_t n)
+{
+    return mp_memalign(align, n);
+}
+
+int mp_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!is_pow2(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved_errno = errno;
+    void *p = align <= MP_MIN_ALIGN ? mp_malloc(n) : alloc_aligned(n, align, false);
+    errno = saved_errno;
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *mp_valloc(size_t n)
+{
+    return alloc_aligned(n, mp_os_page_size(), false);
+}
+
+void *mp_pvalloc(size_t n)
+{
+    size_t page = mp_os_page_size();
+    if (n > MP_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    n = n ? (n + page - 1) & ~(page - 1) : page;
+    return alloc_aligned(n, page, false);
+}
+
+size_t mp_usable_size(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    live_block_t b = live_block_or_report("malloc_usable_size", p);
+    if (MP_UNLIKELY(mp_opt.debug) && !b.boot)
+        return mp_debug_check("malloc_usable_size", p, b.usable); /* the canary starts there */
+    return b.usable;
+}
+
+void mp_free_sized(void *p, size_t n)
+{
+    (void)n;
+    mp_free(p);
+}

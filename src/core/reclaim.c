@@ -1,0 +1,256 @@
+/* Giving memory back to the OS.
+ *
+ * Free blocks end up on their class's global stack.  A pass over a class
+ * takes the whole stack at once, counts the free blocks of each span, and
+ * gives back the spans whose every block is there: their memory is released
+ * (madvise), their addresses go to region.c's free-span lists, reusable by
+ * any class with spans of that length.  The other blocks go back on the
+ * stack in batches.
+ *
+ * Decay: a span is released only when it is wholly free at two passes of its
+ * class in a row, so memory a program is still churning through stays; the
+ * passes run at most every MPOOL_DECAY_MS / 4, so a span freed for good is
+ * released within MPOOL_DECAY_MS / 2 or so, and one reused within that
+ * time is not.  The passes are driven by the
+ * allocator's own slow paths (refill and flush, every batch of 16-128
+ * blocks): there is no background thread, and a program that stops calling
+ * malloc and free altogether keeps what it had (malloc_trim(0) or
+ * mpool_trim() release at once).
+ *
+ * A pass walks every free block of its class, so a class whose stack is
+ * busy (more than BUSY_POPS batches taken from it since its last pass: its
+ * free blocks are being reused) is skipped, up to BUSY_SKIPS passes in a
+ * row.  A stack that only grows (the program is freeing) is looked at: a
+ * program that frees and reallocates a large heap over and over (CPython
+ * does) does not pay a walk of it every few hundred milliseconds, and its
+ * idle spans still go back within a second or two.
+ *
+ * One pass runs at a time (an atomic flag; a tick that finds it taken does
+ * nothing), in whichever thread's slow path found it due.  Nothing here
+ * blocks the fast paths: other threads that find a stack empty while its
+ * blocks are being counted take fresh blocks.
+ *
+ * Per-span state lives in two arrays indexed by the span's first page,
+ * reserved (MAP_NORESERVE) for the whole region and touched only where spans
+ * exist.  Entries carry the number of the pass that wrote them, so nothing
+ * needs resetting between passes. */
+#define _GNU_SOURCE
+#include "core/reclaim.h"
+#include "base/options.h"
+#include "core/gstack.h"
+#include "core/init.h"
+#include "core/region.h"
+#include "core/tcache.h"
+#include "fallback/fallback.h"
+#include "platform/os.h"
+
+#include <sched.h>
+
+enum {
+    KEEP = 0xfffffffeu,     /* decided this pass: the span stays */
+    RELEASING = 0xffffffffu /* decided this pass: the span goes */
+};
+
+static uint64_t *span_count; /* per span: pass id << 32 | free blocks seen, or a decision */
+static uint32_t *span_idle;  /* per span: id of the last pass that saw it wholly free */
+static char **releasing;     /* spans to release after the walk */
+
+static _Atomic int running;           /* a pass is under way */
+static _Atomic uint64_t next_due_ns;  /* no tick before this */
+static uint32_t pass_id = 1;          /* under `running`; ids are never 0 */
+static uint32_t last_pass[MP_NUM_CLASSES]; /* id of each class's previous pass */
+static uint32_t backoff[MP_NUM_CLASSES];   /* passes to skip: long stacks with nothing to give */
+static uint32_t skip[MP_NUM_CLASSES];
+static uint64_t pops_seen[MP_NUM_CLASSES];  /* the stack's pops at its last pass */
+static uint32_t busy_skips[MP_NUM_CLASSES]; /* passes skipped in a row for being busy */
+
+enum { BUSY_POPS = 32, BUSY_SKIPS = 7 };
+
+_Atomic uint64_t mp_reclaim_passes, mp_reclaim_released_bytes;
+
+bool mp_reclaim_init(void)
+{
+    size_t pages = mp_region_pages();
+    span_count = mp_os_reserve(pages * sizeof *span_count);
+    span_idle = mp_os_reserve(pages * sizeof *span_idle);
+    releasing = mp_os_reserve(pages * sizeof *releasing);
+    return span_count && span_idle && releasing;
+}
+
+static size_t span_of(const void *block)
+{
+    size_t page = mp_region_page_of(block);
+    return page - (mp_region.pagemap[page] >> 8);
+}
+
+/* What the pass decides for the span of one free block (see the header). */
+static uint32_t decide(size_t span, unsigned cls, bool all, uint32_t id, size_t *nrel)
+{
+    uint32_t seen = (uint32_t)span_count[span];
+    if (seen == KEEP || seen == RELEASING)
+        return seen;
+    uint32_t verdict = KEEP;
+    if (seen == mp_classes[cls].span_blocks) {
+        if (all || (last_pass[cls] != 0 && span_idle[span] == last_pass[cls])) {
+            verdict = RELEASING;
+            releasing[(*nrel)++] = (char *)(mp_region.base + (span << MP_PAGE_SHIFT));
+        } else {
+            span_idle[span] = id; /* wholly free now: released if it still is next time */
+        }
+    }
+    span_count[span] = (uint64_t)id << 32 | verdict;
+    return verdict;
+}
+
+/* One pass over class cls; returns the bytes released.  all: release every
+ * wholly free span, without waiting for a second pass. */
+static size_t reclaim_class(unsigned cls, bool all)
+{
+    mp_gstack_t *st = &mp_class_stacks[cls];
+    uint32_t id = ++pass_id;
+    mp_block_t *list = mp_gstack_take_all(st);
+    if (list == NULL) {
+        last_pass[cls] = id; /* a look that saw nothing free: the next starts afresh */
+        return 0;
+    }
+    const mp_class_info_t *ci = &mp_classes[cls];
+    unsigned n;
+
+    /* count each span's free blocks */
+    size_t blocks = 0;
+    for (mp_block_t *batch = list; batch; batch = mp_gstack_next_batch(st, batch, &n)) {
+        for (mp_block_t *b = batch; b; b = b->next, blocks++) {
+            size_t s = span_of(b);
+            uint64_t e = span_count[s];
+            span_count[s] = (e >> 32 == id ? e : (uint64_t)id << 32) + 1;
+        }
+    }
+
+    /* keep the blocks of spans that stay, in batches, on the stack again */
+    size_t nrel = 0;
+    mp_block_t *out = NULL;
+    unsigned out_n = 0;
+    for (mp_block_t *batch = list, *next_batch; batch; batch = next_batch) {
+        next_batch = mp_gstack_next_batch(st, batch, &n);
+        for (mp_block_t *b = batch, *next; b; b = next) {
+            next = b->next;
+            if (decide(span_of(b), cls, all, id, &nrel) == RELEASING)
+                continue;
+            b->next = out;
+            out = b;
+            if (++out_n == ci->batch) {
+                mp_gstack_push(st, out, out_n);
+                out = NULL;
+                out_n = 0;
+            }
+        }
+    }
+    if (out)
+        mp_gstack_push(st, out, out_n);
+    last_pass[cls] = id;
+
+    /* only now: the walk above read links inside these spans */
+    for (size_t i = 0; i < nrel; i++)
+        mp_region_release_span(releasing[i], ci->span_pages);
+    size_t released = nrel * ((size_t)ci->span_pages << MP_PAGE_SHIFT);
+
+    /* a long stack with no span to give: fragmented, not idle; look less often */
+    if (!all && blocks >= 65536 && nrel == 0)
+        backoff[cls] = backoff[cls] ? (backoff[cls] < 32 ? backoff[cls] * 2 : 32) : 1;
+    else
+        backoff[cls] = 0;
+    skip[cls] = backoff[cls];
+    return released;
+}
+
+static size_t reclaim_all_classes(bool all)
+{
+    size_t released = 0;
+    for (unsigned c = 1; c < mp_num_classes; c++) {
+        if (!all && skip[c]) {
+            skip[c]--;
+            continue;
+        }
+        uint64_t pops = mp_gstack_pops(&mp_class_stacks[c]);
+        uint64_t drawn = pops - pops_seen[c];
+        pops_seen[c] = pops;
+        if (!all && drawn > BUSY_POPS && busy_skips[c] < BUSY_SKIPS) {
+            busy_skips[c]++;
+            continue;
+        }
+        busy_skips[c] = 0;
+        released += reclaim_class(c, all);
+    }
+    atomic_fetch_add_explicit(&mp_reclaim_passes, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mp_reclaim_released_bytes, released, memory_order_relaxed);
+    return released;
+}
+
+void mp_reclaim_tick(void)
+{
+    if (mp_opt.decay_ms == 0)
+        return;
+    uint64_t now = mp_os_coarse_ns();
+    if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
+        return;
+    if (atomic_exchange_explicit(&running, 1, memory_order_acquire))
+        return;
+    atomic_store_explicit(&next_due_ns, now + mp_opt.decay_ms * 250000u, memory_order_relaxed);
+    if (span_count != NULL)
+        reclaim_all_classes(false);
+    mp_fallback_release_cached(false); /* the huge cache has no pool tables to wait for */
+    atomic_store_explicit(&running, 0, memory_order_release);
+}
+
+size_t mp_reclaim_pass(bool all)
+{
+    if (!mp_init())
+        return 0;
+    while (atomic_exchange_explicit(&running, 1, memory_order_acquire))
+        sched_yield(); /* another thread's pass: short, and never waits on us */
+    size_t released = span_count != NULL ? reclaim_all_classes(all) : 0;
+    released += mp_fallback_release_cached(all);
+    atomic_store_explicit(&running, 0, memory_order_release);
+    return released;
+}
+
+/* In the child of a fork() that interrupted a pass in another thread: that
+ * pass's blocks are lost to the child (one class's free blocks at most), but
+ * the passes themselves must go on. */
+void mp_reclaim_fork_child(void)
+{
+    atomic_store_explicit(&running, 0, memory_order_relaxed);
+}
+
+/* ---- the pools grew ---------------------------------------------------------- */
+
+/* A heap where any free page serves any size reuses a freed big buffer's
+ * memory for small blocks; ours keeps the two apart.  So when the pools take
+ * a new span, free memory the fallback holds goes first, as fast: the huge
+ * cache's pages at once, and jemalloc's dirty pages (all of them: a purge is
+ * one call) once the pools have grown by as much as may be dirty, or by
+ * PURGE_MAX_WAIT.  The wait makes a program that churns fallback blocks
+ * re-fault them about as often as its pools grow, no more
+ * (docs/ARCHITECTURE.md, "Pools and fallback share free memory"). */
+#define PURGE_STEP ((size_t)1 << 20)
+#define PURGE_MAX_WAIT ((size_t)8 << 20)
+
+static _Atomic size_t grown_clean;     /* bytes the pools took since the last purge */
+static _Atomic uint64_t purges_seen;   /* the fallback's purges when grown_clean was reset */
+
+void mp_reclaim_pools_grew(size_t bytes)
+{
+    if (!mp_fallback_can_give_back())
+        return;
+    uint64_t purges = mp_fallback_purges();
+    if (purges != atomic_load_explicit(&purges_seen, memory_order_relaxed)) {
+        atomic_store_explicit(&purges_seen, purges, memory_order_relaxed);
+        atomic_store_explicit(&grown_clean, 0, memory_order_relaxed); /* purged since */
+    }
+    size_t grown = atomic_fetch_add_explicit(&grown_clean, bytes, memory_order_relaxed) + bytes;
+    size_t dirty = mp_fallback_dirty_bytes();
+    bool purge = dirty >= PURGE_STEP && grown >= (dirty < PURGE_MAX_WAIT ? dirty : PURGE_MAX_WAIT);
+    if (!purge && mp_fallback_cached_bytes() == 0)
+        return;
+    mp_fallback_give_back(bytes, purge);
+}

@@ -1,0 +1,28 @@
+/* Giving memory back to the OS: wholly free spans (reclaim.c), and the
+ * fallback's free memory when the pools grow. */
+#ifndef MPOOL_RECLAIM_H
+#define MPOOL_RECLAIM_H
+
+#include "core/types.h"
+
+bool mp_reclaim_init(void) MP_HIDDEN;
+void mp_reclaim_tick(void) MP_HIDDEN;   /* from slow paths: a pass when one is due */
+/* From refill and flush: every 8th of them ticks (a clock read each). */
+static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
+{
+    if (MP_UNLIKELY(tc->reclaim_skip == 0)) {
+        tc->reclaim_skip = 8;
+        mp_reclaim_tick();
+    }
+    tc->reclaim_skip--;
+}
+/* The pools took `bytes` of new memory (a new span): the fallback's free
+ * memory goes first, as fast (reclaim.c, "pools grew"). */
+void mp_reclaim_pools_grew(size_t bytes) MP_HIDDEN;
+/* A pass now, waiting for one under way; bytes released.  all: every wholly
+ * free span (malloc_trim); else only those already free at the last pass. */
+size_t mp_reclaim_pass(bool all) MP_HIDDEN;
+void mp_reclaim_fork_child(void) MP_HIDDEN;
+extern _Atomic uint64_t mp_reclaim_passes MP_HIDDEN, mp_reclaim_released_bytes MP_HIDDEN;
+
+#endif

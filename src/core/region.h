@@ -1,0 +1,63 @@
+/* The region: spans are carved from it, and the pagemap says what each of
+ * its pages holds, so "whose pointer is this?" is answered without a lock. */
+#ifndef MPOOL_REGION_H
+#define MPOOL_REGION_H
+
+#include "core/sizeclass.h"
+
+extern mp_region_t mp_region MP_HIDDEN;
+
+bool mp_region_init(void) MP_HIDDEN;
+char *mp_region_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when the region is full */
+size_t mp_region_mapped_bytes(void) MP_HIDDEN;   /* carved, less released spans */
+size_t mp_region_released_bytes(void) MP_HIDDEN; /* on the free-span lists */
+size_t mp_region_pages(void) MP_HIDDEN;          /* pages in the region */
+void mp_region_release_span(char *span, unsigned pages) MP_HIDDEN; /* wholly free */
+
+/* The region page p lies in (p inside the region). */
+static inline size_t mp_region_page_of(const void *p)
+{
+    return ((uintptr_t)p - mp_region.base) >> MP_PAGE_SHIFT;
+}
+
+/* What the pagemap says of the region offset off (< mp_region.size): the
+ * class of the span there (0: none) and off's offset inside that span.  The
+ * free fast path and mp_region_classify both start here. */
+static inline __attribute__((always_inline)) unsigned mp_region_lookup(uintptr_t off,
+                                                                        uintptr_t *in_span)
+{
+    size_t page = off >> MP_PAGE_SHIFT;
+    uint32_t e = mp_region.pagemap[page];
+    *in_span = off - ((uintptr_t)(page - (e >> 8)) << MP_PAGE_SHIFT);
+    return e & 0xff;
+}
+
+/* Is in_span the start of a block of class c?  (Past the span's last block,
+ * or between blocks: no.) */
+static inline __attribute__((always_inline)) bool mp_region_block_start(unsigned c, uintptr_t in_span)
+{
+    const mp_class_info_t *ci = &mp_classes[c];
+    return in_span < ci->span_bytes && mp_class_divides(ci, in_span);
+}
+
+/* Where p lives; for MP_PTR_POOL, *cls is its class. */
+static inline mp_ptr_kind_t mp_region_classify(const void *p, unsigned *cls)
+{
+    uintptr_t off = (uintptr_t)p - mp_region.base;
+    if (off >= mp_region.size)
+        return MP_PTR_OUTSIDE;
+    uintptr_t in_span;
+    unsigned c = mp_region_lookup(off, &in_span);
+    if (c == 0)
+        return MP_PTR_UNMAPPED;
+    if (!mp_region_block_start(c, in_span))
+        return MP_PTR_INTERIOR; /* between blocks, or in the span's unused tail */
+    *cls = c;
+    return MP_PTR_POOL;
+}
+
+/* One line on stderr naming func, p and what is wrong with it, then abort(). */
+__attribute__((noreturn)) void mp_report_bad_pointer(const char *func, const void *p,
+                                                     mp_ptr_kind_t kind) MP_COLD MP_HIDDEN;
+
+#endif

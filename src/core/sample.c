@@ -1,0 +1,195 @@
+/* The sampling module (sample.h): decides which allocations are timed and
+ * profiled, draws the countdowns, keeps the weights, times the sampled calls
+ * and credits profiled sites.
+ *
+ * Timing: a sampled call is timed with CLOCK_MONOTONIC less the clock's own
+ * cost, and its time, weighted, goes into the thread's estimate of time spent
+ * allocating fresh blocks or reusing freed ones.
+ *
+ * Profiling (MPOOL_PROF): the call's stack is taken (profile/sites.c) and the
+ * block is served by the fallback, whose registry remembers the site, so its
+ * free() finds the site at no cost to free's fast path.  A profiled call's
+ * time says nothing about a pooled allocation, so the class's next
+ * allocation is timed instead, with the same weight.
+ *
+ * Fallback requests are drawn at random with a probability that grows with
+ * their size.
+ *
+ * A sampled call is also the reclaim tick of a thread whose caches never
+ * miss (core/reclaim.c). */
+#include "core/sample.h"
+#include "base/mathlib.h"
+#include "base/options.h"
+#include "core/reclaim.h"
+#include "core/sizeclass.h"
+#include "platform/os.h"
+#include "profile/sites.h"
+
+/* ---- the countdown pair --------------------------------------------------- */
+
+/* Change a class's countdown and alloc_base (allocs = alloc_base - countdown)
+ * under the cache's sequence count, so another thread never reads a pair
+ * from two different moments.  Owner thread only, slow path only. */
+static void set_count_pair(mp_tcache_t *tc, unsigned cls, uint64_t base, int64_t countdown)
+{
+    mp_sampler_t *sm = &tc->sampler;
+    uint32_t seq = atomic_load_explicit(&sm->count_seq, memory_order_relaxed);
+    atomic_store_explicit(&sm->count_seq, seq + 1, memory_order_relaxed); /* odd: changing */
+    atomic_thread_fence(memory_order_release);
+    __atomic_store_n(&sm->alloc_base[cls], base, __ATOMIC_RELAXED);
+    __atomic_store_n(&tc->bins[cls].countdown, countdown, __ATOMIC_RELAXED);
+    atomic_store_explicit(&sm->count_seq, seq + 2, memory_order_release);
+}
+
+void mp_sample_set_countdown(mp_tcache_t *tc, unsigned cls, int64_t calls)
+{
+    set_count_pair(tc, cls, tc->sampler.alloc_base[cls] + (uint64_t)(calls - tc->bins[cls].countdown),
+                   calls);
+}
+
+void mp_sample_undo(mp_tcache_t *tc, unsigned cls)
+{
+    set_count_pair(tc, cls, tc->sampler.alloc_base[cls] - 1, tc->bins[cls].countdown);
+}
+
+/* ---- random intervals ------------------------------------------------------ */
+
+/* A uniform draw in (0, 1) from the cache's xorshift state (owner only). */
+static double uniform(mp_tcache_t *tc)
+{
+    uint64_t x = tc->sampler.rng ? tc->sampler.rng : (uintptr_t)tc | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tc->sampler.rng = x;
+    return ((double)(x >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* true with probability 1/w (w >= 1) */
+static bool draw(mp_tcache_t *tc, double w)
+{
+    return uniform(tc) * w < 1.0;
+}
+
+int64_t mp_sample_interval(mp_tcache_t *tc, unsigned cls)
+{
+    double mean = mp_sample_weight(cls, 0);
+    if (mean <= 1)
+        return 1;
+    double u = uniform(tc);
+    double k = mp_log(u) / mp_log1p(-1.0 / mean);
+    return k < 1 ? 1 : k > 1e15 ? (int64_t)1e15 : (int64_t)k + 1;
+}
+
+/* 1 / P(a call is sampled).  A class's countdown is redrawn from a geometric
+ * distribution with mean m = (mean bytes) / (class size), so each call of the
+ * class is sampled with probability 1/m, independently; a fallback request of
+ * n bytes is drawn with probability (n + 1) / (mean bytes).  Weighting each
+ * sampled call by 1/P gives unbiased totals (Horvitz-Thompson). */
+double mp_sample_weight(unsigned cls, size_t n)
+{
+    double mean = (double)(mp_opt.prof ? mp_opt.prof_sample : MP_TIME_SAMPLE);
+    double w = mean / (double)(cls ? mp_classes[cls].size : n + 1);
+    return w > 1 ? w : 1;
+}
+
+/* ---- deciding ------------------------------------------------------------------ */
+
+/* Count this allocation in its class and decide what is done with it.  A
+ * countdown at or below 0 on entry means the fast path already counted the
+ * call (intervals are >= 1). */
+static int decide(mp_tcache_t *tc, unsigned cls, size_t n)
+{
+    if (!MP_COUNTERS || mp_tls_unsampled) {
+        if (cls) {
+            mp_bin_t *bin = &tc->bins[cls];
+            if (bin->countdown <= 0 || --bin->countdown <= 0)
+                mp_sample_set_countdown(tc, cls, mp_tls_unsampled ? 1 : mp_sample_interval(tc, cls));
+        }
+        return MP_SAMPLE_NONE;
+    }
+    if (cls == 0) /* the fallback: profiling it times what it normally costs */
+        return draw(tc, mp_sample_weight(0, n)) ? MP_SAMPLE_TIME | (mp_opt.prof ? MP_SAMPLE_PROF : 0)
+                                                : MP_SAMPLE_NONE;
+    mp_bin_t *bin = &tc->bins[cls];
+    bool due = bin->countdown <= 0 || --bin->countdown <= 0;
+    uint64_t bit = (uint64_t)1 << cls;
+    if (!due)
+        return MP_SAMPLE_NONE; /* the common case: nothing more to decide */
+    double w = mp_sample_weight(cls, n);
+    bool profile = mp_opt.prof;
+    if (tc->sampler.time_next & bit) {
+        /* the follow-up of a profiled call: timed; profiled too with the usual
+         * probability, so profiling stays an independent draw per call */
+        tc->sampler.time_next &= ~bit;
+        profile = mp_opt.prof && draw(tc, w);
+    }
+    if (!profile || w <= 1) { /* timed; every call sampled: the profiled call itself */
+        mp_sample_set_countdown(tc, cls, mp_sample_interval(tc, cls));
+        return MP_SAMPLE_TIME | (profile ? MP_SAMPLE_PROF : 0);
+    }
+    tc->sampler.time_next |= bit; /* a geometric countdown is memoryless: redrawn after */
+    mp_sample_set_countdown(tc, cls, 1);
+    return MP_SAMPLE_PROF;
+}
+
+/* What reading the clock twice costs by itself (the least of a few tries):
+ * subtracted from every timed call, whose own cost is often smaller. */
+static uint64_t clock_cost_ns(void)
+{
+    static _Atomic uint64_t cost = UINT64_MAX; /* measured once; racing threads agree */
+    uint64_t c = atomic_load_explicit(&cost, memory_order_relaxed);
+    if (c == UINT64_MAX) {
+        for (int i = 0; i < 16; i++) {
+            uint64_t a = mp_os_now_ns(), b = mp_os_now_ns();
+            if (b - a < c)
+                c = b - a;
+        }
+        atomic_store_explicit(&cost, c, memory_order_relaxed);
+    }
+    return c;
+}
+
+int mp_sample_alloc(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s)
+{
+    s->what = decide(tc, cls, n);
+    if (MP_LIKELY(s->what == MP_SAMPLE_NONE))
+        return MP_SAMPLE_NONE;
+    /* Every ~256 KiB allocated: also the tick that keeps memory going back to
+     * the OS in a program whose caches never miss. */
+    mp_reclaim_tick();
+    /* the stack before the clock starts: the time measured is the allocation's own */
+    s->site = s->what & MP_SAMPLE_PROF ? mp_site_capture() : MP_NO_SITE;
+    s->t0 = mp_os_now_ns();
+    return s->what;
+}
+
+void mp_sample_alloc_done(mp_tcache_t *tc, unsigned cls, size_t n, const mp_sample_t *s, bool reused)
+{
+    if (!(s->what & MP_SAMPLE_TIME))
+        return;
+    uint64_t took = mp_os_now_ns() - s->t0, cost = clock_cost_ns();
+    double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(cls, n);
+    if (reused)
+        tc->sampler.reuse_ns += spent;
+    else
+        tc->sampler.alloc_ns += spent;
+}
+
+/* ---- profiled blocks ------------------------------------------------------------ */
+
+void mp_sample_credit(uint32_t site, unsigned cls, size_t n)
+{
+    if (site == MP_NO_SITE)
+        return;
+    double w = mp_sample_weight(cls, n);
+    mp_site_account(site, w * (double)n, w);
+}
+
+void mp_sample_free(const mp_fallback_info_t *info)
+{
+    if (info->site == MP_NO_SITE)
+        return;
+    double w = mp_sample_weight(info->cls, info->sampled);
+    mp_site_account(info->site, -w * (double)info->sampled, -w); /* what it was credited */
+}

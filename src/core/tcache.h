@@ -1,0 +1,41 @@
+/* Per-thread caches: the bins the fast paths pop and push, refilled from and
+ * flushed to the global stacks. */
+#ifndef MPOOL_TCACHE_H
+#define MPOOL_TCACHE_H
+
+#include "core/types.h"
+
+extern const mp_tcache_t mp_tcache_empty MP_HIDDEN;
+extern MP_TLS mp_tcache_t *mp_tls_cache MP_HIDDEN;
+extern mp_gstack_t mp_class_stacks[MP_NUM_CLASSES] MP_HIDDEN;
+extern _Atomic uint64_t mp_threads_started MP_HIDDEN, mp_threads_exited MP_HIDDEN;
+
+void mp_tcache_init(void) MP_HIDDEN; /* at start, after the size classes */
+mp_tcache_t *mp_tcache_for_thread(void) MP_HIDDEN; /* NULL while bootstrapping or exiting */
+void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
+void mp_tcache_flush(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
+void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
+void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
+void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
+bool mp_tcache_gates_open(void) MP_HIDDEN; /* no cap, no MPOOL_DEBUG */
+void mp_tcache_set_gates(void) MP_HIDDEN;  /* open or close every cache's fast paths to match */
+mp_tcache_t *mp_tcache_all(void) MP_HIDDEN; /* head of the every-cache list */
+void mp_tcache_fork_prepare(void) MP_HIDDEN;
+void mp_tcache_fork_parent(void) MP_HIDDEN;
+void mp_tcache_fork_child(void) MP_HIDDEN;
+
+/* A free block carries a mark in its second word: its own address xor the
+ * secret.  free() finding the mark already there has met a double free; a
+ * live block holds program data there, which matches with probability
+ * 2^-64.  Blocks of 32 bytes and more keep the mark on a global stack too
+ * (the stack's link goes in their third word); a 16-byte block at the head
+ * of a batch has the link there instead, and a double free of exactly that
+ * block goes unseen. */
+extern uintptr_t mp_secret MP_HIDDEN; /* random per process, low 4 bits 0; init.c */
+
+static inline uintptr_t mp_free_mark(const void *p)
+{
+    return (uintptr_t)p ^ mp_secret;
+}
+
+#endif

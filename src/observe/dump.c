@@ -1,0 +1,322 @@
+/* Writing the stats: at exit (a library destructor, so it runs after the
+ * program's own atexit handlers and static destructors), on MPOOL_STATS_SIGNAL,
+ * and on request (mpool_stats_dump / mpool_stats_json).
+ *
+ * A dump never allocates and never locks anything the program or the
+ * allocator may hold: counters are read racily (core/counters.c), the site
+ * table is append-only (profile/sites.c), and output goes through a stack
+ * buffer to write(2).
+ * The snapshot is large, so it lives in static storage owned by whoever holds
+ * `dumping`; a signal that arrives during a dump skips its own.
+ *
+ * Files are written whole or not at all: to a temporary file in the same
+ * directory (O_EXCL | O_NOFOLLOW), then rename(2), which replaces a symlink
+ * at the path rather than writing through it. */
+#define _GNU_SOURCE
+#include "observe/dump.h"
+#include "base/fmt.h"
+#include "base/options.h"
+#include "base/report.h"
+#include "core/init.h"
+#include "core/sizeclass.h"
+#include "platform/os.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Atomic int dumping;
+static _Atomic int warned;
+static mp_snapshot_t snapshot; /* owned by the holder of `dumping` */
+
+/* ---- sections ---------------------------------------------------------------- */
+
+static mp_dump_section_fn sections[MP_DUMP_SECTIONS];
+static _Atomic unsigned nsections;
+
+bool mp_dump_add_section(mp_dump_section_fn emit)
+{
+    unsigned i = atomic_load(&nsections);
+    do {
+        if (i == MP_DUMP_SECTIONS)
+            return false;
+    } while (!atomic_compare_exchange_weak(&nsections, &i, i + 1));
+    __atomic_store_n(&sections[i], emit, __ATOMIC_RELEASE);
+    return true;
+}
+
+void mp_snapshot_take(mp_snapshot_t *s, const char *reason)
+{
+    s->reason = reason;
+    s->pid = (long)mp_os_getpid();
+    s->elapsed_ns = mp_os_now_ns() - mp_start_ns;
+    s->rss_bytes = mp_os_rss_bytes();
+    mp_counters_collect(&s->t);
+    s->nclasses = mp_num_classes;
+    for (unsigned c = 0; c < mp_num_classes; c++)
+        s->class_size[c] = mp_classes[c].size;
+    s->nrecent = mp_counters_recent(s->recent, MP_RECENT);
+    s->nleaks = mp_opt.prof ? mp_site_leaks(s->leaks, MP_DUMP_LEAKS) : 0;
+    s->nsections = 0;
+    unsigned n = atomic_load(&nsections);
+    for (unsigned i = 0; i < n; i++) {
+        mp_dump_section_fn f = __atomic_load_n(&sections[i], __ATOMIC_ACQUIRE);
+        if (f) /* NULL: being registered */
+            s->sections[s->nsections++] = f;
+    }
+}
+
+static const mp_column_t class_columns[] = {
+    { "size", "size", 9 },       { "allocs", "allocs", 14 },
+    { "frees", "frees", 14 },    { "reuses", "reuses", 14 },
+    { "active_blocks", "active", 12 },
+};
+
+void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
+{
+    const mp_totals_t *t = &s->t;
+    mp_emit_begin(e, "mpool stats");
+    mp_emit_u64(e, "version", "schema version", 1);
+    mp_emit_str(e, "reason", "reason", s->reason);
+    mp_emit_u64(e, "pid", "pid", (uint64_t)s->pid);
+    mp_emit_u64(e, "elapsed_ns", "elapsed ns", s->elapsed_ns);
+    mp_emit_u64(e, "rss_bytes", "rss bytes", s->rss_bytes);
+    mp_emit_u64(e, "mapped_bytes", "pool bytes mapped", t->mapped_bytes);
+    mp_emit_u64(e, "released_bytes", "pool bytes released", t->released_bytes);
+
+    mp_emit_object_begin(e, "totals", "totals");
+    mp_emit_u64(e, "allocs", "allocations", t->allocs);
+    mp_emit_u64(e, "frees", "frees", t->frees);
+    mp_emit_u64(e, "reuses", "reuses", t->reuses);
+    mp_emit_u64(e, "active_blocks", "active blocks", t->active_blocks);
+    mp_emit_u64(e, "active_bytes", "active bytes", t->active_bytes);
+    mp_emit_u64(e, "peak_active_bytes", "peak active bytes", t->peak_active_bytes);
+    mp_emit_u64(e, "alloc_ns", "fresh allocation ns", t->alloc_ns);
+    mp_emit_u64(e, "reuse_ns", "reuse ns", t->reuse_ns);
+    mp_emit_object_end(e);
+
+    enum { NCOL = sizeof class_columns / sizeof *class_columns };
+    mp_emit_table_begin(e, "classes", "size classes (those used)", class_columns, NCOL);
+    for (unsigned c = 1; c < s->nclasses; c++) {
+        if (t->class_allocs[c] == 0)
+            continue;
+        uint64_t row[NCOL] = { s->class_size[c], t->class_allocs[c], t->class_frees[c],
+                               t->class_allocs[c] - t->class_fresh[c],
+                               t->class_allocs[c] - t->class_frees[c] };
+        mp_emit_table_row(e, class_columns, row, NCOL);
+    }
+    mp_emit_table_end(e);
+
+    mp_emit_object_begin(e, "fallback", "fallback (jemalloc, oversized requests)");
+    mp_emit_u64(e, "allocs", "allocations", t->fallback_allocs);
+    mp_emit_u64(e, "frees", "frees", t->fallback_frees);
+    mp_emit_u64(e, "active_blocks", "active blocks", t->fallback_allocs - t->fallback_frees);
+    mp_emit_u64(e, "active_bytes", "active bytes", t->fallback_bytes);
+    mp_emit_u64(e, "cached_bytes", "freed, kept for reuse", t->fallback_cached_bytes);
+    mp_emit_object_end(e);
+
+    mp_emit_u32_array(e, "recent_sizes", "recent request sizes", s->recent, s->nrecent);
+
+    for (unsigned i = 0; i < s->nsections; i++)
+        s->sections[i](e);
+
+    mp_emit_object_begin(e, "threads", "threads");
+    mp_emit_u64(e, "live", "live", t->threads_started - t->threads_exited);
+    mp_emit_u64(e, "exited", "exited", t->threads_exited);
+    mp_emit_object_end(e);
+
+    mp_emit_list_begin(e, "leaks", "live allocation sites, largest first (MPOOL_PROF)");
+    for (unsigned i = 0; i < s->nleaks; i++) {
+        const mp_leak_t *l = &s->leaks[i];
+        mp_emit_item_begin(e);
+        mp_emit_u64(e, "bytes", "bytes (estimated)", l->bytes > 0 ? (uint64_t)(l->bytes + 0.5) : 0);
+        mp_emit_u64(e, "blocks", "blocks (estimated)", l->blocks > 0 ? (uint64_t)(l->blocks + 0.5) : 0);
+        mp_emit_str_array(e, "stack", "allocated at", l->frames, l->depth);
+        mp_emit_item_end(e);
+    }
+    mp_emit_list_end(e);
+    mp_emit_end(e);
+}
+
+/* ---- taking turns ------------------------------------------------------------ */
+
+static bool dump_lock(bool wait)
+{
+    int expected = 0;
+    while (!atomic_compare_exchange_weak(&dumping, &expected, 1)) {
+        if (!wait)
+            return false;
+        expected = 0;
+        sched_yield();
+    }
+    return true;
+}
+
+static void dump_unlock(void)
+{
+    atomic_store(&dumping, 0);
+}
+
+/* After fork() in the child: a dump that another thread was writing will
+ * never finish there, so its turn is over. */
+static void dump_fork_child(void)
+{
+    atomic_store(&dumping, 0);
+}
+
+/* ---- files ---------------------------------------------------------------------- */
+
+static int write_fd(int fd, int mode, const char *reason)
+{
+    char scratch[4096];
+    mp_emitter_t e;
+    mp_emit_init_fd(&e, mode, fd, scratch, sizeof scratch);
+    mp_snapshot_take(&snapshot, reason);
+    mp_snapshot_emit(&snapshot, &e);
+    mp_emit_finish(&e);
+    return e.failed ? -1 : 0;
+}
+
+/* path with each %p replaced by the pid; false if it does not fit */
+static bool expand_path(const char *path, char *out, size_t cap)
+{
+    size_t n = 0;
+    char pid[24];
+    size_t pidlen = mp_fmt(pid, sizeof pid, "%ld", (long)mp_os_getpid());
+    for (const char *p = path; *p; p++) {
+        const char *piece = p;
+        size_t len = 1;
+        if (p[0] == '%' && p[1] == 'p') {
+            piece = pid;
+            len = pidlen;
+            p++;
+        }
+        if (n + len >= cap)
+            return false;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+static int dump_locked(const char *path, const char *reason)
+{
+    int mode = mp_opt.stats_format == MP_FORMAT_TEXT ? MP_EMIT_TEXT : MP_EMIT_JSON;
+    if (path[0] == '-' && path[1] == '\0')
+        return write_fd(STDERR_FILENO, mode, reason) == 0 ? 0 : (errno = EIO, -1);
+    char final[MP_OPT_STRING_MAX + 32], tmp[MP_OPT_STRING_MAX + 64];
+    if (!expand_path(path, final, sizeof final - 32)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    static _Atomic unsigned serial;
+    mp_fmt(tmp, sizeof tmp, "%s.tmp.%ld.%u", final, (long)mp_os_getpid(),
+           atomic_fetch_add(&serial, 1));
+    int fd = mp_os_create_excl(tmp);
+    if (fd < 0)
+        return -1;
+    int rc = write_fd(fd, mode, reason);
+    int err = errno;
+    if (mp_os_close(fd) != 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc == 0 && mp_os_rename(tmp, final) != 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc != 0) {
+        mp_os_unlink(tmp);
+        errno = err ? err : EIO;
+    }
+    return rc;
+}
+
+int mp_dump_to_path(const char *path, const char *reason)
+{
+    int saved = errno;
+    dump_lock(true);
+    int rc = dump_locked(path, reason);
+    dump_unlock();
+    if (rc == 0)
+        errno = saved;
+    return rc;
+}
+
+size_t mp_dump_json(char *buf, size_t cap)
+{
+    mp_emitter_t e;
+    dump_lock(true);
+    mp_emit_init_buf(&e, MP_EMIT_JSON, buf, cap);
+    mp_snapshot_take(&snapshot, "request");
+    mp_snapshot_emit(&snapshot, &e);
+    mp_emit_finish(&e);
+    dump_unlock();
+    return e.total;
+}
+
+/* ---- automatic dumps ------------------------------------------------------------ */
+
+static const char *errno_name(int err)
+{
+    switch (err) {
+    case ENOENT: return "no such directory";
+    case EACCES: return "permission denied";
+    case EROFS: return "read-only file system";
+    case ENOSPC: return "no space left";
+    case EISDIR: return "is a directory";
+    case ENOTDIR: return "a path component is not a directory";
+    case ELOOP: return "too many symbolic links";
+    case ENAMETOOLONG: return "name too long";
+    case EEXIST: return "temporary file exists";
+    case EDQUOT: return "quota exceeded";
+    default: return "write failed";
+    }
+}
+
+/* For the exit and signal dumps: failure is one warning line, once. */
+static void dump_automatic(const char *reason, bool wait)
+{
+    const char *path = mp_option_string(MP_OPT_stats);
+    if (path == NULL)
+        path = "-";
+    int saved = errno;
+    if (!dump_lock(wait))
+        return;
+    int rc = dump_locked(path, reason);
+    int err = errno;
+    dump_unlock();
+    if (rc != 0 && atomic_exchange(&warned, 1) == 0) {
+        char msg[MP_OPT_STRING_MAX + 128];
+        mp_fmt(msg, sizeof msg, "cannot write stats to '%s': %s (errno %d)", path,
+               errno_name(err), err);
+        mp_warn(msg);
+    }
+    errno = saved;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    dump_automatic("signal", false); /* a dump in progress on any thread: skip */
+}
+
+/* At load, after libmpool has started: the signal that writes a dump, and
+ * the fork handler that ends a dump another thread was writing. */
+__attribute__((constructor)) static void dump_init(void)
+{
+    if (!mp_init())
+        return;
+    pthread_atfork(NULL, NULL, dump_fork_child);
+    if (mp_opt.stats_signal && mp_os_on_signal((int)mp_opt.stats_signal, on_signal) != 0)
+        mp_warn("cannot install the MPOOL_STATS_SIGNAL handler");
+}
+
+__attribute__((destructor)) static void dump_at_exit(void)
+{
+    if (atomic_load(&mp_init_state) == MP_INIT_DONE && mp_option_string(MP_OPT_stats))
+        dump_automatic("exit", true);
+}

@@ -1,0 +1,223 @@
+/* The platform layer: the only code that makes system calls (memory, files,
+ * clocks, signals, thread ids, futexes).  Every function is
+ * async-signal-safe and never allocates. */
+#define _GNU_SOURCE
+#include "platform/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h> /* rename(2) */
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Reserve address space that costs nothing until touched.  MAP_NORESERVE keeps
+ * it out of the commit charge under the default overcommit policy; pages are
+ * backed (zeroed) on first touch.  Precondition: size is a multiple of the page
+ * size.  Postcondition: NULL, or size bytes readable and writable. */
+void *mp_os_reserve(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *mp_os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void mp_os_unmap(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
+}
+
+/* Give the memory behind [p, p + size) back to the kernel, keeping the range
+ * mapped: the next touch reads zeros.  Page-aligned. */
+void mp_os_release(void *p, size_t size)
+{
+    madvise(p, size, MADV_DONTNEED);
+}
+
+/* Release the whole pages inside [p, p + size): the partial pages at either
+ * end may belong to something else and stay. */
+void mp_os_release_within(void *p, size_t size)
+{
+    size_t page = mp_os_page_size();
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
+    if (hi > lo)
+        mp_os_release((void *)lo, hi - lo);
+}
+
+size_t mp_os_page_size(void)
+{
+    static _Atomic size_t page; /* threads may race to set it: same value */
+    size_t size = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!size) {
+        size = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page, size, memory_order_relaxed);
+    }
+    return size;
+}
+
+/* The second field of /proc/self/statm, in bytes. */
+uint64_t mp_os_rss_bytes(void)
+{
+    char buf[128];
+    if (mp_os_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
+        return 0;
+    const char *p = buf;
+    while (*p && *p != ' ')
+        p++; /* skip the size field */
+    uint64_t pages = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    return pages * mp_os_page_size();
+}
+
+static uint64_t clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mp_os_now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* A clock for decays: a few nanoseconds, resolution of a tick (1-4 ms). */
+uint64_t mp_os_coarse_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+/* Write all of s, retrying short writes and EINTR; false if a write failed.
+ * errno is preserved, so that a warning never changes what the program sees. */
+bool mp_os_write(int fd, const char *s, size_t n)
+{
+    int saved = errno;
+    bool ok = true;
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ok = false;
+            break;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+    errno = saved;
+    return ok;
+}
+
+int mp_os_create_excl(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+}
+
+int mp_os_close(int fd)
+{
+    return close(fd);
+}
+
+int mp_os_rename(const char *from, const char *to)
+{
+    return rename(from, to);
+}
+
+void mp_os_unlink(const char *path)
+{
+    unlink(path);
+}
+
+ssize_t mp_os_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || cap == 0)
+        return fd < 0 ? -1 : 0;
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+ssize_t mp_os_readlink(const char *path, char *buf, size_t cap)
+{
+    return readlink(path, buf, cap);
+}
+
+pid_t mp_os_getpid(void)
+{
+    return getpid();
+}
+
+pid_t mp_os_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+bool mp_os_thread_gone(pid_t pid, pid_t tid)
+{
+    int saved = errno;
+    bool gone = syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH;
+    errno = saved;
+    return gone;
+}
+
+int mp_os_on_signal(int sig, void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL);
+}
+
+void mp_os_block_signals(void *saved_sigset)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, (sigset_t *)saved_sigset);
+}
+
+void mp_os_restore_signals(const void *saved_sigset)
+{
+    pthread_sigmask(SIG_SETMASK, (const sigset_t *)saved_sigset, NULL);
+}
+
+long mp_os_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t timeout_ns)
+{
+    struct timespec ts, *timeout = NULL;
+    if (timeout_ns >= 0) {
+        ts = (struct timespec){ (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
+        timeout = &ts;
+    }
+    return syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, timeout, NULL, 0);
+}
+
+void mp_os_futex_wake(_Atomic uint32_t *word, int count)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}

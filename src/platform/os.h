@@ -1,0 +1,51 @@
+/* The platform layer: the only code that makes system calls.  Every function
+ * is async-signal-safe and never allocates. */
+#ifndef MPOOL_OS_H
+#define MPOOL_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MP_OS_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- memory ---- */
+void *mp_os_reserve(size_t size) MP_OS_HIDDEN; /* NULL on failure; backed on first touch */
+void *mp_os_map(size_t size) MP_OS_HIDDEN;     /* zeroed, page-aligned; NULL on failure */
+void mp_os_unmap(void *p, size_t size) MP_OS_HIDDEN;
+void mp_os_release(void *p, size_t size) MP_OS_HIDDEN; /* back to the kernel; reads zero after */
+void mp_os_release_within(void *p, size_t size) MP_OS_HIDDEN; /* the whole pages inside */
+size_t mp_os_page_size(void) MP_OS_HIDDEN;
+uint64_t mp_os_rss_bytes(void) MP_OS_HIDDEN; /* resident set of the process; 0 if unknown */
+
+/* ---- clocks ---- */
+uint64_t mp_os_now_ns(void) MP_OS_HIDDEN;    /* CLOCK_MONOTONIC, in ns */
+uint64_t mp_os_coarse_ns(void) MP_OS_HIDDEN; /* CLOCK_MONOTONIC_COARSE: cheap, 1-4 ms steps */
+
+/* ---- files ---- */
+bool mp_os_write(int fd, const char *s, size_t n) MP_OS_HIDDEN; /* all of it; errno kept */
+int mp_os_create_excl(const char *path) MP_OS_HIDDEN; /* new file, 0644, no symlink; -1 + errno */
+int mp_os_close(int fd) MP_OS_HIDDEN;
+int mp_os_rename(const char *from, const char *to) MP_OS_HIDDEN;
+void mp_os_unlink(const char *path) MP_OS_HIDDEN;
+/* A whole small file (up to cap - 1 bytes, NUL-terminated); its length, or -1. */
+ssize_t mp_os_read_file(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
+ssize_t mp_os_readlink(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
+
+/* ---- processes, threads, signals ---- */
+pid_t mp_os_getpid(void) MP_OS_HIDDEN;
+pid_t mp_os_gettid(void) MP_OS_HIDDEN;
+bool mp_os_thread_gone(pid_t pid, pid_t tid) MP_OS_HIDDEN; /* the kernel says ESRCH */
+int mp_os_on_signal(int sig, void (*handler)(int)) MP_OS_HIDDEN; /* SA_RESTART; 0 or -1 */
+/* Block every signal on this thread, keeping the old mask in *saved; and back. */
+void mp_os_block_signals(void *saved_sigset) MP_OS_HIDDEN;
+void mp_os_restore_signals(const void *saved_sigset) MP_OS_HIDDEN;
+
+/* ---- futex waits (pools' blocking get) ---- */
+/* Sleep while *word == val, until woken or timeout_ns passes (< 0: no
+ * timeout); -1 + errno as futex(2). */
+long mp_os_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t timeout_ns) MP_OS_HIDDEN;
+void mp_os_futex_wake(_Atomic uint32_t *word, int count) MP_OS_HIDDEN;
+
+#endif

@@ -1,0 +1,269 @@
+/* Sampled allocation sites (MPOOL_PROF): the call stack of each sampled
+ * allocation, taken with libunwind, grouped by stack into sites that count
+ * the estimated live bytes and blocks allocated there.  What is live at exit
+ * is the leak report.
+ *
+ * Frames are symbolised once, when a site is first seen, with dladdr, and
+ * stored as text ("func+0x1c (libfoo.so.1+0x2a1c)"), so a dump -- possibly in
+ * a signal handler -- only reads.  Unwinding and dladdr run with no lock of
+ * ours held (they take the loader's lock, and a thread inside dlopen may be
+ * waiting in malloc), and inside mp_tls_unsampled, so that their own
+ * allocations are neither sampled nor recursive.
+ *
+ * The site table is append-only: a site is fully written before the count
+ * that publishes it is raised (release), so readers need no lock.  Counts
+ * change under a mutex taken only on sampled calls. */
+#define _GNU_SOURCE
+#include "profile/sites.h"
+#include "base/fmt.h"
+#include "platform/os.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#define SITE_CAP 8192              /* distinct stacks kept; later ones are not profiled */
+#define INDEX_CAP (SITE_CAP * 2)   /* open addressing, power of two */
+#define TEXT_BYTES (8u << 20)      /* symbol text arena */
+
+typedef struct site {
+    uint64_t hash;
+    unsigned depth;
+    void *pcs[MP_SITE_DEPTH];
+    const char *frames[MP_SITE_DEPTH]; /* into the text arena */
+    double bytes, blocks;               /* estimated live; under lock */
+} site_t;
+
+MP_TLS int mp_tls_unsampled;
+
+static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
+static site_t *sites;            /* SITE_CAP entries, mapped on first use */
+static uint32_t *site_index;     /* INDEX_CAP slots of site number + 1 */
+static char *text;               /* TEXT_BYTES */
+static size_t text_used;
+static _Atomic unsigned nsites;  /* published sites */
+static uintptr_t self_lo, self_hi; /* libmpool's own code, skipped in stacks */
+static char exe_path[1024];        /* the main program, which dladdr leaves unnamed */
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t probe = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (probe >= lo && probe < hi) {
+            self_lo = lo;
+            self_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Made once, by the first sampled call; others wait on the lock.  The lock
+ * is not held across dl_iterate_phdr, which takes the loader's lock. */
+static bool tables_ready(void)
+{
+    if (__atomic_load_n(&sites, __ATOMIC_ACQUIRE))
+        return true;
+    static bool self_found;
+    if (!__atomic_load_n(&self_found, __ATOMIC_ACQUIRE)) {
+        dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
+        ssize_t n = mp_os_readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+        exe_path[n > 0 ? n : 0] = '\0';
+        __atomic_store_n(&self_found, true, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_lock(&site_lock);
+    if (sites == NULL) {
+        site_t *s = mp_os_reserve(SITE_CAP * sizeof(site_t));
+        uint32_t *ix = mp_os_reserve(INDEX_CAP * sizeof(uint32_t));
+        char *t = mp_os_reserve(TEXT_BYTES);
+        if (s && ix && t) {
+            site_index = ix;
+            text = t;
+            __atomic_store_n(&sites, s, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&site_lock);
+    return sites != NULL;
+}
+
+static uint64_t hash_stack(void *const *pcs, unsigned depth)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ depth;
+    for (unsigned i = 0; i < depth; i++)
+        h = (h ^ (uintptr_t)pcs[i]) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
+/* Site number of this stack, or -1 with *slot where it would go. */
+static int lookup(uint64_t h, void *const *pcs, unsigned depth, size_t *slot)
+{
+    for (size_t i = h & (INDEX_CAP - 1);; i = (i + 1) & (INDEX_CAP - 1)) {
+        uint32_t v = site_index[i];
+        if (v == 0) {
+            *slot = i;
+            return -1;
+        }
+        const site_t *s = &sites[v - 1];
+        if (s->hash == h && s->depth == depth && memcmp(s->pcs, pcs, depth * sizeof *pcs) == 0)
+            return (int)(v - 1);
+    }
+}
+
+/* "func+0x1c (/path/module+0x2a1c)", or "0x7f... (/path/module+0x2a1c)"
+ * without a symbol: the module path and offset are what addr2line needs to
+ * symbolise the frame offline (scripts/mpool-report --addr2line). */
+static size_t describe(void *pc, char *out, size_t cap)
+{
+    Dl_info info;
+    if (dladdr(pc, &info) == 0 || info.dli_fbase == NULL)
+        return mp_fmt(out, cap, "%p", pc);
+    /* the main program is named as it was started ("./prog", or nothing) */
+    const char *mod = info.dli_fname && info.dli_fname[0] == '/' ? info.dli_fname
+                      : *exe_path                               ? exe_path
+                      : info.dli_fname && *info.dli_fname       ? info.dli_fname
+                                                                : program_invocation_name;
+    uintptr_t off = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+    if (info.dli_sname)
+        return mp_fmt(out, cap, "%s+0x%lx (%s+0x%lx)", info.dli_sname,
+                      (unsigned long)((uintptr_t)pc - (uintptr_t)info.dli_saddr), mod,
+                      (unsigned long)off);
+    return mp_fmt(out, cap, "%p (%s+0x%lx)", pc, mod, (unsigned long)off);
+}
+
+uint32_t mp_site_capture(void)
+{
+    if (mp_tls_unsampled)
+        return MP_NO_SITE;
+    mp_tls_unsampled = 1;
+    int saved_errno = errno;
+    uint32_t result = MP_NO_SITE;
+    void *raw[MP_SITE_DEPTH + 8];
+    int n = tables_ready() ? unw_backtrace(raw, MP_SITE_DEPTH + 8) : 0;
+    int skip = 0;
+    while (skip < n && (uintptr_t)raw[skip] >= self_lo && (uintptr_t)raw[skip] < self_hi)
+        skip++; /* libmpool's own frames */
+    unsigned depth = n - skip > MP_SITE_DEPTH ? MP_SITE_DEPTH : (unsigned)(n - skip);
+    void **pcs = raw + skip;
+    if (depth == 0)
+        goto out;
+    uint64_t h = hash_stack(pcs, depth);
+    size_t slot = 0;
+    pthread_mutex_lock(&site_lock);
+    int found = lookup(h, pcs, depth, &slot);
+    pthread_mutex_unlock(&site_lock);
+    if (found >= 0) {
+        result = (uint32_t)found;
+        goto out;
+    }
+
+    /* A new stack: describe its frames without holding our lock. */
+    char buf[MP_SITE_DEPTH][256];
+    size_t len[MP_SITE_DEPTH], need = 0;
+    for (unsigned i = 0; i < depth; i++) {
+        /* every frame, the first too, is a return address: it points after
+         * the call, and -1 names the calling line */
+        size_t l = describe((char *)pcs[i] - 1, buf[i], sizeof buf[i]);
+        len[i] = l < sizeof buf[i] ? l : sizeof buf[i] - 1;
+        need += len[i] + 1;
+    }
+    pthread_mutex_lock(&site_lock);
+    found = lookup(h, pcs, depth, &slot); /* another thread may have added it */
+    unsigned count = atomic_load_explicit(&nsites, memory_order_relaxed);
+    if (found >= 0) {
+        result = (uint32_t)found;
+    } else if (count < SITE_CAP && text_used + need <= TEXT_BYTES) {
+        site_t *s = &sites[count];
+        s->hash = h;
+        s->depth = depth;
+        memcpy(s->pcs, pcs, depth * sizeof *pcs);
+        for (unsigned i = 0; i < depth; i++) {
+            memcpy(text + text_used, buf[i], len[i]);
+            text[text_used + len[i]] = '\0';
+            s->frames[i] = text + text_used;
+            text_used += len[i] + 1;
+        }
+        site_index[slot] = count + 1;
+        atomic_store_explicit(&nsites, count + 1, memory_order_release);
+        result = count;
+    }
+    pthread_mutex_unlock(&site_lock);
+out:
+    errno = saved_errno;
+    mp_tls_unsampled = 0;
+    return result;
+}
+
+void mp_site_account(uint32_t site, double bytes, double blocks)
+{
+    if (site == MP_NO_SITE)
+        return;
+    pthread_mutex_lock(&site_lock);
+    sites[site].bytes += bytes;
+    sites[site].blocks += blocks;
+    pthread_mutex_unlock(&site_lock);
+}
+
+unsigned mp_site_frames(uint32_t site, const char **frames, unsigned cap)
+{
+    if (site >= atomic_load_explicit(&nsites, memory_order_acquire))
+        return 0; /* MP_NO_SITE, or never published */
+    unsigned depth = sites[site].depth < cap ? sites[site].depth : cap;
+    for (unsigned i = 0; i < depth; i++)
+        frames[i] = sites[site].frames[i];
+    return depth;
+}
+
+/* The live sites, largest first; lock-free (a dump may run in a signal
+ * handler), so the figures are those of a moment, not a transaction. */
+unsigned mp_site_leaks(mp_leak_t *out, unsigned cap)
+{
+    unsigned count = atomic_load_explicit(&nsites, memory_order_acquire), n = 0;
+    for (unsigned i = 0; i < count; i++) {
+        const site_t *s = &sites[i];
+        double bytes = s->bytes; /* an aligned 8-byte read: old or new, never torn */
+        if (s->blocks < 0.5) /* nothing live here (malloc(0) leaks have blocks, not bytes) */
+            continue;
+        mp_leak_t leak = { bytes > 0 ? bytes : 0, s->blocks < 1 ? 1 : s->blocks, s->depth, { 0 } };
+        for (unsigned d = 0; d < s->depth; d++)
+            leak.frames[d] = s->frames[d];
+        /* insertion into the top cap by bytes */
+        unsigned at = n < cap ? n : cap;
+        while (at > 0 && out[at - 1].bytes < bytes) {
+            if (at < cap)
+                out[at] = out[at - 1];
+            at--;
+        }
+        if (at < cap) {
+            out[at] = leak;
+            if (n < cap)
+                n++;
+        }
+    }
+    return n;
+}
+
+/* After fork() in the child: nobody else can hold the lock. */
+void mp_site_fork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    site_lock = fresh;
+}
+
+void mp_site_fork_prepare(void)
+{
+    pthread_mutex_lock(&site_lock);
+}
+
+void mp_site_fork_parent(void)
+{
+    pthread_mutex_unlock(&site_lock);
+}

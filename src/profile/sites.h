@@ -1,0 +1,31 @@
+/* Allocation sites (MPOOL_PROF): the call stacks of sampled allocations,
+ * grouped into sites that count the estimated live bytes and blocks made
+ * there.  Knows nothing of the heap: the sampling module (core/sample.c)
+ * decides what is sampled and with what weight. */
+#ifndef MPOOL_SITES_H
+#define MPOOL_SITES_H
+
+#include "base/base.h"
+
+#define MP_SITE_DEPTH 32
+typedef struct mp_leak {
+    double bytes;  /* estimated live bytes allocated at this site */
+    double blocks; /* estimated live blocks */
+    unsigned depth;
+    const char *frames[MP_SITE_DEPTH]; /* "func+0x1c (module+0x1234)" */
+} mp_leak_t;
+
+/* Allocations on this thread are not sampled now: it is unwinding a stack
+ * (no recursion), or making pool slabs (api/pools.c: a sampled slab would
+ * come from the fallback). */
+extern MP_TLS int mp_tls_unsampled MP_HIDDEN;
+uint32_t mp_site_capture(void) MP_HIDDEN; /* site of the current call, or MP_NO_SITE */
+void mp_site_account(uint32_t site, double bytes, double blocks) MP_HIDDEN;
+/* A site's first frames (innermost first), at most cap; 0 for MP_NO_SITE. */
+unsigned mp_site_frames(uint32_t site, const char **frames, unsigned cap) MP_HIDDEN;
+unsigned mp_site_leaks(mp_leak_t *out, unsigned cap) MP_HIDDEN; /* largest first */
+void mp_site_fork_prepare(void) MP_HIDDEN;
+void mp_site_fork_parent(void) MP_HIDDEN;
+void mp_site_fork_child(void) MP_HIDDEN;
+
+#endif

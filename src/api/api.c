@@ -73,7 +73,7 @@ MP_EXPORT int mpool_stats_get(struct mpool_stats *out)
         .fallback_allocs = t.fallback_allocs,
         .fallback_frees = t.fallback_frees,
         .fallback_active_bytes = t.fallback_bytes,
-        .threads_live = t.threads_started - t.threads_exited,
+        .threads_live = t.threads_live,
         .threads_exited = t.threads_exited,
     };
     return 0;

@@ -44,15 +44,15 @@ static mp_tcache_t *thread_cache(void)
 static void count_fallback(mp_tcache_t *tc, uint64_t allocs, uint64_t frees, size_t in, size_t out)
 {
     if (tc) {
-        tc->fallback_allocs += allocs;
-        tc->fallback_frees += frees;
-        tc->fallback_bytes_in += in;
-        tc->fallback_bytes_out += out;
+        mp_count(tc, fallback_allocs, allocs);
+        mp_count(tc, fallback_frees, frees);
+        mp_count(tc, fallback_bytes_in, in);
+        mp_count(tc, fallback_bytes_out, out);
     } else {
-        atomic_fetch_add_explicit(&mp_shared.fallback_allocs, allocs, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_frees, frees, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_in, in, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mp_shared.fallback_bytes_out, out, memory_order_relaxed);
+        mp_count_shared(fallback_allocs, allocs);
+        mp_count_shared(fallback_frees, frees);
+        mp_count_shared(fallback_bytes_in, in);
+        mp_count_shared(fallback_bytes_out, out);
     }
     mp_counters_add_active((int64_t)in - (int64_t)out);
 }

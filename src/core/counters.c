@@ -47,7 +47,7 @@ MP_RACY_READER unsigned mp_counters_recent(uint32_t *out, unsigned cap)
     static mp_tcache_t *cache[MAX_CACHES];
     unsigned ncache = 0;
     for (mp_tcache_t *tc = mp_tcache_all(); tc && ncache < MAX_CACHES; tc = tc->all_next) {
-        uint64_t made = tc->fallback_allocs;
+        uint64_t made = tc->counters.fallback_allocs;
         for (unsigned c = 1; c < mp_num_classes && made < MP_RECENT; c++)
             made += mp_sample_allocs(tc, c);
         if (made) {
@@ -76,6 +76,15 @@ MP_RACY_READER unsigned mp_counters_recent(uint32_t *out, unsigned cap)
     return n;
 }
 
+/* Summing counters.def's rows: a thread's own (PER_THREAD), then the shared
+ * ones (PER_THREAD's share of threads without a cache, and GLOBAL). */
+#define SUM_OWN_PER_THREAD(id) t->id += __atomic_load_n(&tc->counters.id, __ATOMIC_RELAXED);
+#define SUM_OWN_GLOBAL(id)
+#define SUM_OWN_DERIVED(id)
+#define SUM_SHARED_PER_THREAD(id) t->id += atomic_load_explicit(&mp_shared.id, memory_order_relaxed);
+#define SUM_SHARED_GLOBAL(id) SUM_SHARED_PER_THREAD(id)
+#define SUM_SHARED_DERIVED(id)
+
 MP_RACY_READER void mp_counters_collect(mp_totals_t *t)
 {
     memset(t, 0, sizeof *t);
@@ -87,19 +96,22 @@ MP_RACY_READER void mp_counters_collect(mp_totals_t *t)
             t->class_frees[c] += __atomic_load_n(&b->frees, __ATOMIC_RELAXED);
             t->class_fresh[c] += __atomic_load_n(&tc->bump[c].fresh, __ATOMIC_RELAXED);
         }
-        t->fallback_allocs += __atomic_load_n(&tc->fallback_allocs, __ATOMIC_RELAXED);
-        t->fallback_frees += __atomic_load_n(&tc->fallback_frees, __ATOMIC_RELAXED);
-        t->fallback_bytes += __atomic_load_n(&tc->fallback_bytes_in, __ATOMIC_RELAXED) -
-                             __atomic_load_n(&tc->fallback_bytes_out, __ATOMIC_RELAXED);
+#define MP_COUNTER(id, kind, section, key, label) SUM_OWN_##kind(id)
+#include "core/counters.def"
+#undef MP_COUNTER
         alloc_ns += tc->sampler.alloc_ns;
         reuse_ns += tc->sampler.reuse_ns;
     }
     for (unsigned c = 1; c < mp_num_classes; c++)
         t->class_frees[c] += atomic_load_explicit(&mp_shared.class_frees[c], memory_order_relaxed);
-    t->fallback_allocs += atomic_load_explicit(&mp_shared.fallback_allocs, memory_order_relaxed);
-    t->fallback_frees += atomic_load_explicit(&mp_shared.fallback_frees, memory_order_relaxed);
-    t->fallback_bytes += atomic_load_explicit(&mp_shared.fallback_bytes_in, memory_order_relaxed) -
-                         atomic_load_explicit(&mp_shared.fallback_bytes_out, memory_order_relaxed);
+#define MP_COUNTER(id, kind, section, key, label) SUM_SHARED_##kind(id)
+#include "core/counters.def"
+#undef MP_COUNTER
+
+    /* the DERIVED rows, from the others */
+    t->fallback_bytes = t->fallback_bytes_in - t->fallback_bytes_out;
+    t->fallback_active_blocks = t->fallback_allocs - t->fallback_frees;
+    t->threads_live = t->threads_started - t->threads_exited;
 
     for (unsigned c = 1; c < mp_num_classes; c++) {
         if (t->class_fresh[c] > t->class_allocs[c]) /* a racing read */
@@ -122,6 +134,4 @@ MP_RACY_READER void mp_counters_collect(mp_totals_t *t)
     t->mapped_bytes = mp_region_mapped_bytes();
     t->fallback_cached_bytes = mp_fallback_cached_bytes();
     t->released_bytes = atomic_load_explicit(&mp_reclaim_released_bytes, memory_order_relaxed);
-    t->threads_started = atomic_load_explicit(&mp_threads_started, memory_order_relaxed);
-    t->threads_exited = atomic_load_explicit(&mp_threads_exited, memory_order_relaxed);
 }

@@ -5,27 +5,44 @@
 
 #include "core/types.h"
 
-/* Activity of threads without a cache (exiting or bootstrapping). */
+/* Where a counter shows in the dump (counters.def's section column). */
+enum { MP_SECTION_top, MP_SECTION_totals, MP_SECTION_fallback, MP_SECTION_threads,
+       MP_SECTION_hidden };
+
+/* The shared counters: counters.def's PER_THREAD rows for threads without a
+ * cache (exiting or bootstrapping), its GLOBAL rows, the per-class frees of
+ * such threads, and the active bytes with their peak. */
+#define MP_SHARED_FIELD_PER_THREAD(id) _Atomic uint64_t id;
+#define MP_SHARED_FIELD_GLOBAL(id) _Atomic uint64_t id;
+#define MP_SHARED_FIELD_DERIVED(id)
 typedef struct mp_shared_counters {
+#define MP_COUNTER(id, kind, section, key, label) MP_SHARED_FIELD_##kind(id)
+#include "core/counters.def"
+#undef MP_COUNTER
     _Atomic uint64_t class_frees[MP_NUM_CLASSES];
-    _Atomic uint64_t fallback_allocs, fallback_frees;
-    _Atomic uint64_t fallback_bytes_in, fallback_bytes_out;
     _Alignas(MP_CACHELINE) _Atomic int64_t active_bytes; /* folded at slow paths */
     _Atomic int64_t peak_active_bytes;                    /* max of active_bytes */
 } mp_shared_counters_t;
 
+/* Every counter's total (one field per row of counters.def), and the
+ * per-class figures. */
 typedef struct mp_totals {
-    uint64_t allocs, frees, reuses, active_blocks, active_bytes, mapped_bytes;
-    uint64_t released_bytes; /* given back to the OS so far, in total (reclaim.c) */
-    uint64_t peak_active_bytes, alloc_ns, reuse_ns;
+#define MP_COUNTER(id, kind, section, key, label) uint64_t id;
+#include "core/counters.def"
+#undef MP_COUNTER
     uint64_t class_allocs[MP_NUM_CLASSES], class_frees[MP_NUM_CLASSES];
     uint64_t class_fresh[MP_NUM_CLASSES];
-    uint64_t fallback_allocs, fallback_frees, fallback_bytes;
-    uint64_t fallback_cached_bytes; /* freed huge blocks kept for reuse (fallback/) */
-    uint64_t threads_started, threads_exited;
 } mp_totals_t;
 
 extern mp_shared_counters_t mp_shared MP_HIDDEN;
+
+/* Count n more of counters.def's row id: by the thread that owns tc (a
+ * plain add), or in the shared counters (an atomic add: threads without a
+ * cache, GLOBAL rows). */
+#define mp_count(tc, id, n) ((void)((tc)->counters.id += (n)))
+#define mp_count_shared(id, n) \
+    ((void)atomic_fetch_add_explicit(&mp_shared.id, (n), memory_order_relaxed))
+
 void mp_counters_add_active(int64_t delta) MP_HIDDEN; /* fold bytes; track the peak */
 /* A thread took (+) or gave back (-) bytes from the shared pools. */
 static inline void mp_counters_held(mp_tcache_t *tc, int64_t bytes)

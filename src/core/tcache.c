@@ -37,7 +37,6 @@ static mp_tcache_t *free_caches;      /* caches of exited threads, for reuse */
 static char *chunk_next;              /* caches not yet handed out, under cache_lock */
 static unsigned chunk_left;
 static mp_tcache_t *_Atomic all_caches; /* every cache ever made; push-only */
-_Atomic uint64_t mp_threads_started, mp_threads_exited;
 
 mp_tcache_t *mp_tcache_all(void)
 {
@@ -121,7 +120,7 @@ mp_tcache_t *mp_tcache_for_thread(void)
     atomic_store_explicit(&tc->in_use, 1, memory_order_release);
     mp_tls_cache = tc;
     thread_state = THREAD_ACTIVE;
-    atomic_fetch_add_explicit(&mp_threads_started, 1, memory_order_relaxed);
+    mp_count_shared(threads_started, 1);
     /* May allocate (keys past the first 32): the cache is already in place. */
     pthread_setspecific((pthread_key_t)mp_thread_key, tc);
     return tc;
@@ -277,7 +276,7 @@ static void retire(mp_tcache_t *tc)
         bump->next = bump->end = NULL;
     }
     atomic_store_explicit(&tc->in_use, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&mp_threads_exited, 1, memory_order_relaxed);
+    mp_count_shared(threads_exited, 1);
     pthread_mutex_lock(&cache_lock);
     tc->free_next = free_caches;
     free_caches = tc;

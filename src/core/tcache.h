@@ -8,7 +8,6 @@
 extern const mp_tcache_t mp_tcache_empty MP_HIDDEN;
 extern MP_TLS mp_tcache_t *mp_tls_cache MP_HIDDEN;
 extern mp_gstack_t mp_class_stacks[MP_NUM_CLASSES] MP_HIDDEN;
-extern _Atomic uint64_t mp_threads_started MP_HIDDEN, mp_threads_exited MP_HIDDEN;
 
 void mp_tcache_init(void) MP_HIDDEN; /* at start, after the size classes */
 mp_tcache_t *mp_tcache_for_thread(void) MP_HIDDEN; /* NULL while bootstrapping or exiting */

@@ -124,6 +124,17 @@ typedef struct mp_sampler {
     double reuse_ns;                /* estimated time reusing freed blocks */
 } mp_sampler_t;
 
+/* A thread's own counters: one field per PER_THREAD row of counters.def,
+ * added to by the owner alone (mp_count, counters.h). */
+#define MP_THREAD_FIELD_PER_THREAD(id) uint64_t id;
+#define MP_THREAD_FIELD_GLOBAL(id)
+#define MP_THREAD_FIELD_DERIVED(id)
+typedef struct mp_thread_counters {
+#define MP_COUNTER(id, kind, section, key, label) MP_THREAD_FIELD_##kind(id)
+#include "core/counters.def"
+#undef MP_COUNTER
+} mp_thread_counters_t;
+
 typedef struct mp_tcache {
     mp_bin_t bins[MP_NUM_CLASSES];  /* hot: the fast path touches one entry */
     uint32_t recent[MP_RECENT];     /* last requested sizes, clipped to 32 bits */
@@ -134,10 +145,7 @@ typedef struct mp_tcache {
     int64_t pending;                /* bytes taken in (refills) less given back (flushes)
                                      * not yet published (counters.c) */
     uint32_t reclaim_skip;          /* refills and flushes until the next reclaim tick */
-    uint64_t fallback_allocs;       /* jemalloc-path allocations by this thread */
-    uint64_t fallback_frees;        /* jemalloc-path frees by this thread */
-    uint64_t fallback_bytes_in;     /* usable bytes allocated on the fallback */
-    uint64_t fallback_bytes_out;    /* usable bytes freed on the fallback */
+    mp_thread_counters_t counters;  /* counters.def's PER_THREAD rows */
     _Atomic int in_use;             /* 1 while a live thread owns this cache (2: retiring) */
     pid_t owner_pid, owner_tid;     /* the owner's process and thread ids */
     struct mp_tcache *all_next;     /* every cache ever made, never unlinked */

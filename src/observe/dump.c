@@ -68,35 +68,45 @@ void mp_snapshot_take(mp_snapshot_t *s, const char *reason)
     }
 }
 
+/* ---- the sections ------------------------------------------------------------- */
+
+/* The counters.def rows of one section, in the table's order. */
+static void emit_counters(mp_emitter_t *e, const mp_totals_t *t, int section)
+{
+#define MP_COUNTER(id, kind, sec, key, label) \
+    if (MP_SECTION_##sec == section)           \
+        mp_emit_u64(e, key, label, t->id);
+#include "core/counters.def"
+#undef MP_COUNTER
+}
+
+static void emit_header(const mp_snapshot_t *s, mp_emitter_t *e)
+{
+    mp_emit_u64(e, "version", "schema version", 1);
+    mp_emit_str(e, "reason", "reason", s->reason);
+    mp_emit_u64(e, "pid", "pid", (uint64_t)s->pid);
+    mp_emit_u64(e, "elapsed_ns", "elapsed ns", s->elapsed_ns);
+    mp_emit_u64(e, "rss_bytes", "rss bytes", s->rss_bytes);
+    emit_counters(e, &s->t, MP_SECTION_top);
+}
+
+static void emit_object(const mp_snapshot_t *s, mp_emitter_t *e, int section, const char *key,
+                        const char *title)
+{
+    mp_emit_object_begin(e, key, title);
+    emit_counters(e, &s->t, section);
+    mp_emit_object_end(e);
+}
+
 static const mp_column_t class_columns[] = {
     { "size", "size", 9 },       { "allocs", "allocs", 14 },
     { "frees", "frees", 14 },    { "reuses", "reuses", 14 },
     { "active_blocks", "active", 12 },
 };
 
-void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
+static void emit_classes(const mp_snapshot_t *s, mp_emitter_t *e)
 {
     const mp_totals_t *t = &s->t;
-    mp_emit_begin(e, "mpool stats");
-    mp_emit_u64(e, "version", "schema version", 1);
-    mp_emit_str(e, "reason", "reason", s->reason);
-    mp_emit_u64(e, "pid", "pid", (uint64_t)s->pid);
-    mp_emit_u64(e, "elapsed_ns", "elapsed ns", s->elapsed_ns);
-    mp_emit_u64(e, "rss_bytes", "rss bytes", s->rss_bytes);
-    mp_emit_u64(e, "mapped_bytes", "pool bytes mapped", t->mapped_bytes);
-    mp_emit_u64(e, "released_bytes", "pool bytes released", t->released_bytes);
-
-    mp_emit_object_begin(e, "totals", "totals");
-    mp_emit_u64(e, "allocs", "allocations", t->allocs);
-    mp_emit_u64(e, "frees", "frees", t->frees);
-    mp_emit_u64(e, "reuses", "reuses", t->reuses);
-    mp_emit_u64(e, "active_blocks", "active blocks", t->active_blocks);
-    mp_emit_u64(e, "active_bytes", "active bytes", t->active_bytes);
-    mp_emit_u64(e, "peak_active_bytes", "peak active bytes", t->peak_active_bytes);
-    mp_emit_u64(e, "alloc_ns", "fresh allocation ns", t->alloc_ns);
-    mp_emit_u64(e, "reuse_ns", "reuse ns", t->reuse_ns);
-    mp_emit_object_end(e);
-
     enum { NCOL = sizeof class_columns / sizeof *class_columns };
     mp_emit_table_begin(e, "classes", "size classes (those used)", class_columns, NCOL);
     for (unsigned c = 1; c < s->nclasses; c++) {
@@ -108,25 +118,10 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
         mp_emit_table_row(e, class_columns, row, NCOL);
     }
     mp_emit_table_end(e);
+}
 
-    mp_emit_object_begin(e, "fallback", "fallback (jemalloc, oversized requests)");
-    mp_emit_u64(e, "allocs", "allocations", t->fallback_allocs);
-    mp_emit_u64(e, "frees", "frees", t->fallback_frees);
-    mp_emit_u64(e, "active_blocks", "active blocks", t->fallback_allocs - t->fallback_frees);
-    mp_emit_u64(e, "active_bytes", "active bytes", t->fallback_bytes);
-    mp_emit_u64(e, "cached_bytes", "freed, kept for reuse", t->fallback_cached_bytes);
-    mp_emit_object_end(e);
-
-    mp_emit_u32_array(e, "recent_sizes", "recent request sizes", s->recent, s->nrecent);
-
-    for (unsigned i = 0; i < s->nsections; i++)
-        s->sections[i](e);
-
-    mp_emit_object_begin(e, "threads", "threads");
-    mp_emit_u64(e, "live", "live", t->threads_started - t->threads_exited);
-    mp_emit_u64(e, "exited", "exited", t->threads_exited);
-    mp_emit_object_end(e);
-
+static void emit_leaks(const mp_snapshot_t *s, mp_emitter_t *e)
+{
     mp_emit_list_begin(e, "leaks", "live allocation sites, largest first (MPOOL_PROF)");
     for (unsigned i = 0; i < s->nleaks; i++) {
         const mp_leak_t *l = &s->leaks[i];
@@ -137,6 +132,20 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
         mp_emit_item_end(e);
     }
     mp_emit_list_end(e);
+}
+
+void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
+{
+    mp_emit_begin(e, "mpool stats");
+    emit_header(s, e);
+    emit_object(s, e, MP_SECTION_totals, "totals", "totals");
+    emit_classes(s, e);
+    emit_object(s, e, MP_SECTION_fallback, "fallback", "fallback (jemalloc, oversized requests)");
+    mp_emit_u32_array(e, "recent_sizes", "recent request sizes", s->recent, s->nrecent);
+    for (unsigned i = 0; i < s->nsections; i++)
+        s->sections[i](e); /* the add-ons' */
+    emit_object(s, e, MP_SECTION_threads, "threads", "threads");
+    emit_leaks(s, e);
     mp_emit_end(e);
 }
 

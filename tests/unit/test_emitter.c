@@ -36,6 +36,7 @@ static void fixed_snapshot(mp_snapshot_t *s)
     s->t.class_fresh[3] = 7;
     s->t.fallback_allocs = 3;
     s->t.fallback_frees = 1;
+    s->t.fallback_active_blocks = 2;
     s->t.fallback_bytes = 2 << 20;
     s->t.allocs = 1010;
     s->t.frees = 993;
@@ -47,6 +48,7 @@ static void fixed_snapshot(mp_snapshot_t *s)
     s->t.reuse_ns = 7890;
     s->t.threads_started = 5;
     s->t.threads_exited = 3;
+    s->t.threads_live = 2;
     uint32_t recent[] = { 16, 24, 100000, 0, 48 };
     s->nrecent = 5;
     memcpy(s->recent, recent, sizeof recent);

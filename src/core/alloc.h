@@ -61,9 +61,9 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
             return mp_malloc_generic(n);
         mp_block_t *next = b->next;
         bin->head = next;
-        /* The next call reads that block's link: a cache miss was 80 % of
-         * malloc's time in CPython.  Never NULL: a prefetch of an unmapped
-         * address costs a page walk (pairs at 4 KiB: +30 %). */
+        /* The next call reads that block's link, often a cache miss.  Never
+         * NULL: a prefetch of an unmapped address costs a page walk
+         * (docs/PERFORMANCE.md, "The fast path"). */
         __builtin_prefetch(next ? (void *)next : (void *)b);
         bin->count--;
         if (MP_CHECKS)

@@ -11,7 +11,7 @@
  * their batch's bytes to the thread's pending sum, published to one shared
  * counter, raising the peak, once it passes MP_PUBLISH_BYTES either way.  No
  * counter arithmetic on the way, and no shared atomic per refill (one such
- * made two threads bounce its line: churn-2t +14 %).  The peak is exact to
+ * bounces its line between threads).  The peak is exact to
  * within, per thread, MP_PUBLISH_BYTES plus its bins.  Fallback blocks
  * (>= 64 KiB) publish at once. */
 #include "core/counters.h"

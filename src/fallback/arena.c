@@ -41,7 +41,7 @@ int mp_arena_flags(void)
             flags |= MALLOCX_ARENA(ind);
             /* jemalloc purges extents above its oversize threshold (8 MiB) at
              * once, in every arena: each 5-25 MiB malloc/free then costs a
-             * page fault per page (docs/PERFORMANCE.md, bench "large").  Ours
+             * page fault per page (docs/PERFORMANCE.md, "large").  Ours
              * keep the arena's ordinary decay (dirty pages returned within
              * ~10 s). */
             char name[64];

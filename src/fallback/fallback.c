@@ -183,7 +183,7 @@ void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32
     }
     /* A smaller request goes to jemalloc, which may need new memory: the
      * smallest cached block becomes jemalloc's dirty pages first, for it to
-     * reuse (shedding the pages instead cost `realloc` 1.5x its time). */
+     * reuse rather than shed: docs/PERFORMANCE.md has why). */
     if (p == NULL && n < MP_HUGE_MIN)
         mp_arena_note_dirty(mp_huge_yield(n));
     if (p == NULL && (p = mallocx(n ? n : 1, flags)) != NULL)
@@ -288,7 +288,7 @@ void *mp_fallback_realloc(void *p, size_t n, const mp_fallback_info_t *old,
     /* The old extent's contents are garbage now, and a block that grew out
      * of it is rarely followed by one of its size: give its pages back
      * rather than leave them dirty in jemalloc for its decay (~10 s), where
-     * a growing buffer's every step would pile up (sqlite's sorter). */
+     * a growing buffer's every step would pile up. */
     bool released = old->usable >= MP_HUGE_MIN;
     if (released)
         mp_os_release_within(p, old->usable);

@@ -220,19 +220,9 @@ size_t mp_huge_shed(size_t bytes)
         return 0;
     size_t cut = bytes < s.resident ? bytes : s.resident;
     /* Past the resident prefix a cached block reads zero (zero_prefix relies
-     * on it).  Only whole pages can be released: clear the partial ones
-     * at either end of the range by hand (jemalloc's blocks start at a
-     * random offset in their first page, so both ends usually are). */
-    size_t page = mp_os_page_size();
-    uintptr_t start = (uintptr_t)s.p + s.resident - cut, end = (uintptr_t)s.p + s.resident;
-    uintptr_t first_whole = (start + page - 1) & ~(page - 1), last_whole = end & ~(page - 1);
-    if (first_whole >= last_whole) {
-        memset((void *)start, 0, end - start); /* no whole page inside */
-    } else {
-        memset((void *)start, 0, first_whole - start);
-        memset((void *)last_whole, 0, end - last_whole);
-        mp_os_release((void *)first_whole, last_whole - first_whole);
-    }
+     * on it); jemalloc's blocks start at a random offset in their first
+     * page, so both ends of the range are usually partial pages. */
+    mp_os_release_zeroed((char *)s.p + s.resident - cut, cut);
     s.resident -= cut;
     slot_t out = s;
     if (s.resident > 0) {

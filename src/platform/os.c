@@ -46,15 +46,37 @@ void mp_os_release(void *p, size_t size)
     madvise(p, size, MADV_DONTNEED);
 }
 
+/* The whole pages inside [p, p + size): [*lo, *hi), empty when *hi <= *lo. */
+static void whole_pages(void *p, size_t size, uintptr_t *lo, uintptr_t *hi)
+{
+    size_t page = mp_os_page_size();
+    *lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    *hi = ((uintptr_t)p + size) & ~(page - 1);
+}
+
 /* Release the whole pages inside [p, p + size): the partial pages at either
  * end may belong to something else and stay. */
 void mp_os_release_within(void *p, size_t size)
 {
-    size_t page = mp_os_page_size();
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
+    uintptr_t lo, hi;
+    whole_pages(p, size, &lo, &hi);
     if (hi > lo)
         mp_os_release((void *)lo, hi - lo);
+}
+
+/* [p, p + size) reads zero after: its whole pages are released, the partial
+ * pages at either end cleared by hand. */
+void mp_os_release_zeroed(void *p, size_t size)
+{
+    uintptr_t lo, hi, start = (uintptr_t)p, end = start + size;
+    whole_pages(p, size, &lo, &hi);
+    if (lo >= hi) {
+        memset(p, 0, size); /* no whole page inside */
+        return;
+    }
+    memset(p, 0, lo - start);
+    memset((void *)hi, 0, end - hi);
+    mp_os_release((void *)lo, hi - lo);
 }
 
 size_t mp_os_page_size(void)

@@ -16,6 +16,7 @@ void *mp_os_map(size_t size) MP_OS_HIDDEN;     /* zeroed, page-aligned; NULL on 
 void mp_os_unmap(void *p, size_t size) MP_OS_HIDDEN;
 void mp_os_release(void *p, size_t size) MP_OS_HIDDEN; /* back to the kernel; reads zero after */
 void mp_os_release_within(void *p, size_t size) MP_OS_HIDDEN; /* the whole pages inside */
+void mp_os_release_zeroed(void *p, size_t size) MP_OS_HIDDEN; /* all of it reads zero after */
 size_t mp_os_page_size(void) MP_OS_HIDDEN;
 uint64_t mp_os_rss_bytes(void) MP_OS_HIDDEN; /* resident set of the process; 0 if unknown */
 

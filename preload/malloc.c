@@ -2,7 +2,7 @@
  * Both LD_PRELOAD and -lmpool reach these, ahead of glibc's definitions. */
 #define _GNU_SOURCE
 #include "core/alloc.h"
-#include "core/counters.h"
+#include "api/glibc.h"
 #include "mpool.h"
 
 #include <errno.h>
@@ -34,26 +34,12 @@ MP_EXPORT void *__libc_memalign(size_t align, size_t n) { return mp_memalign(ali
 MP_EXPORT void *__libc_valloc(size_t n) { return mp_valloc(n); }
 MP_EXPORT void *__libc_pvalloc(size_t n) { return mp_pvalloc(n); }
 
-/* Figures in glibc's shapes, answered from mpool's own counters. */
-MP_EXPORT struct mallinfo2 mallinfo2(void)
-{
-    mp_totals_t t;
-    mp_counters_collect(&t);
-    struct mallinfo2 mi;
-    memset(&mi, 0, sizeof mi);
-    mi.arena = t.mapped_bytes;                       /* pool memory carved into spans */
-    mi.hblkhd = t.fallback_bytes;                    /* bytes in fallback blocks */
-    mi.hblks = t.fallback_allocs - t.fallback_frees; /* fallback blocks */
-    mi.uordblks = t.active_bytes;                    /* bytes in use */
-    mi.fordblks = t.mapped_bytes > t.active_bytes - t.fallback_bytes
-                      ? t.mapped_bytes - (t.active_bytes - t.fallback_bytes)
-                      : 0; /* pool bytes not in use */
-    return mi;
-}
+/* glibc's tuning and reporting calls (src/api/glibc.c). */
+MP_EXPORT struct mallinfo2 mallinfo2(void) { return mp_mallinfo2(); }
 
 MP_EXPORT struct mallinfo mallinfo(void)
 {
-    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo2 m2 = mp_mallinfo2();
     struct mallinfo mi;
     memset(&mi, 0, sizeof mi);
     mi.arena = (int)m2.arena;
@@ -61,6 +47,7 @@ MP_EXPORT struct mallinfo mallinfo(void)
     mi.hblks = (int)m2.hblks;
     mi.uordblks = (int)m2.uordblks;
     mi.fordblks = (int)m2.fordblks;
+    mi.keepcost = (int)m2.keepcost;
     return mi;
 }
 
@@ -72,11 +59,6 @@ MP_EXPORT int malloc_trim(size_t pad)
     return mpool_trim() > 0;
 }
 
-/* glibc tuning knobs do not apply to mpool; report failure as glibc does
- * for an unknown parameter. */
-MP_EXPORT int mallopt(int param, int value)
-{
-    (void)param;
-    (void)value;
-    return 0;
-}
+MP_EXPORT int mallopt(int param, int value) { return mp_mallopt(param, value); }
+MP_EXPORT int malloc_info(int options, FILE *fp) { return mp_malloc_info(options, fp); }
+MP_EXPORT void malloc_stats(void) { mp_malloc_stats(); }

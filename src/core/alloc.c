@@ -27,6 +27,22 @@ static bool is_pow2(size_t x)
     return x && !(x & (x - 1));
 }
 
+_Atomic int mp_perturb_byte;
+
+void mp_set_perturb(int value)
+{
+    atomic_store_explicit(&mp_perturb_byte, value & 0xff, memory_order_relaxed);
+    mp_tcache_set_gates();
+}
+
+/* The M_PERTURB byte, or 0: off, and always off under MPOOL_DEBUG, whose
+ * own fill is checked on reuse. */
+static int perturb_byte(void)
+{
+    int b = atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
+    return MP_UNLIKELY(b) && !mp_opt.debug ? b : 0;
+}
+
 /* The calling thread's cache, made on first use; NULL while this thread
  * initialises libmpool or after its cache was handed back at thread exit. */
 static mp_tcache_t *thread_cache(void)
@@ -151,7 +167,11 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
     mp_tcache_t *tc = thread_cache(); /* initialises: mp_opt is read after this */
     if (MP_UNLIKELY(mp_opt.debug) && !mp_tls_in_init)
         return debug_alloc(tc, n, align, zero);
-    return alloc_capped(tc, n, align, zero);
+    void *p = alloc_capped(tc, n, align, zero);
+    int perturb = perturb_byte();
+    if (MP_UNLIKELY(perturb) && p && !zero)
+        memset(p, perturb ^ 0xff, n);
+    return p;
 }
 
 /* Under a memory cap, charge the block first; else just allocate. */
@@ -233,6 +253,9 @@ static bool free_fallback(void *p)
     mp_fallback_info_t info;
     if (MP_UNLIKELY(mp_opt.debug) && mp_fallback_lookup(p, &info))
         mp_debug_check("free", p, info.usable);
+    int perturb = perturb_byte();
+    if (MP_UNLIKELY(perturb) && mp_fallback_lookup(p, &info))
+        memset(p, perturb, info.usable);
     if (!mp_fallback_free(p, &info))
         return false;
     count_free_of(&info);
@@ -256,6 +279,9 @@ void mp_free_generic(void *p)
             mp_debug_check("free", p, mp_classes[cls].size);
             mp_debug_fill_freed(p, mp_classes[cls].size);
         }
+        int perturb = perturb_byte();
+        if (MP_UNLIKELY(perturb))
+            memset(p, perturb, mp_classes[cls].size); /* the links below go over it */
         if (MP_UNLIKELY(mp_limit_on()))
             mp_limit_release(mp_classes[cls].size);
         mp_tcache_t *tc = thread_cache();
@@ -423,8 +449,14 @@ void *mp_memalign(size_t align, size_t n)
     return alloc_aligned(n, align, false);
 }
 
+/* C17 (and glibc from 2.38): an alignment that is not a power of two,
+ * zero included, is refused. */
 void *mp_aligned_alloc(size_t align, size_t n)
 {
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
     return mp_memalign(align, n);
 }
 

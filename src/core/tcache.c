@@ -10,6 +10,7 @@
  * at thread exit and nothing to lose in a race. */
 #define _GNU_SOURCE
 #include "core/tcache.h"
+#include "core/alloc.h"
 #include "base/options.h"
 #include "core/counters.h"
 #include "core/gstack.h"
@@ -217,11 +218,12 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
 
-/* The fast paths are open unless a memory cap is set or MPOOL_DEBUG is on:
- * both need every call on the slow paths. */
+/* The fast paths are open unless a memory cap is set, MPOOL_DEBUG is on or
+ * mallopt(M_PERTURB) fills blocks: each needs every call on the slow paths. */
 bool mp_tcache_gates_open(void)
 {
-    return !mp_limit_on() && !mp_opt.debug;
+    return !mp_limit_on() && !mp_opt.debug &&
+           !atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
 }
 
 /* Open or close the fast paths of every cache (see above).  Closed: every

@@ -514,6 +514,8 @@ static void op_alloc(tctx_t *t, const rec_t *r)
         slot_release(s, r->slot_i, r->e);
     size_t n = r->size, req = n, align = 16;
     bool odd_align = false; /* an alignment that is not a power of two */
+    bool c17 = false;       /* aligned_alloc's rules: such an alignment is refused */
+    size_t asked_align = 0;
     const char *what = "malloc";
     void *p = NULL;
     unsigned e0 = epoch_now();
@@ -566,11 +568,13 @@ static void op_alloc(tctx_t *t, const rec_t *r)
         if (odd_align)
             a += a / 2;
         align = odd_align ? (size_t)2 << ex : a; /* what memalign rounds up to */
+        asked_align = a;
         if (align < 16)
             align = 16;
         switch (r->e >> 6) {
         case 0:
             what = "aligned_alloc";
+            c17 = true;
             p = aligned_alloc(a, n);
             break;
         case 1: {
@@ -600,6 +604,7 @@ static void op_alloc(tctx_t *t, const rec_t *r)
             break;
         default:
             what = "mpool_aligned_alloc";
+            c17 = true;
             p = mpool_aligned_alloc(a, n);
             break;
         }
@@ -619,8 +624,11 @@ static void op_alloc(tctx_t *t, const rec_t *r)
         break;
     }
     }
+    if (odd_align && c17 && (p != NULL || errno != EINVAL))
+        fail("%s(%zu, %zu) returned %p errno %d: want NULL + EINVAL (C17)", what, asked_align, n, p,
+             errno);
     if (p == NULL && odd_align && errno == EINVAL) {
-        slot_put(s, false); /* a non-power-of-two alignment may be refused (C11) */
+        slot_put(s, false); /* memalign rounds such an alignment up; aligned_alloc refuses it */
         return;
     }
     check_null(p, e0, what, req);

@@ -792,16 +792,124 @@ static void test_libc_aliases(void)
 /* ------------------------------------------------------------------ */
 static void test_info_trim(void)
 {
-    struct mallinfo2 mi = mallinfo2();
-    (void)mi;
-    CHECK(1, "mallinfo2() returns");
+    /* mallinfo2 grows by at least what is allocated, and falls back */
+    struct mallinfo2 before = mallinfo2();
     void *p[100];
-    for (int i = 0; i < 100; i++) p[i] = malloc((size_t)i * 1000 + 1);
+    size_t asked = 0;
+    for (int i = 0; i < 100; i++) {
+        p[i] = malloc((size_t)i * 1000 + 1);
+        asked += (size_t)i * 1000 + 1;
+    }
+    void *big = malloc(3 * MiB);
+    struct mallinfo2 during = mallinfo2();
+    CHECK(during.uordblks >= before.uordblks + asked + 3 * MiB,
+          "mallinfo2().uordblks grew by %zu after allocating %zu", during.uordblks - before.uordblks,
+          asked + 3 * MiB);
+    if (!ptest_any()) /* glibc's mmap threshold moves: its 3 MiB block may be in the heap */
+        CHECK(during.hblkhd >= before.hblkhd + 3 * MiB,
+              "mallinfo2().hblkhd grew by %zu for a 3 MiB block", during.hblkhd - before.hblkhd);
+    /* (profiled blocks are in use, but in neither: mpool serves them from jemalloc) */
+    CHECK(getenv("MPOOL_PROF") || during.arena + during.hblkhd >= asked + 3 * MiB,
+          "mallinfo2(): arena %zu + hblkhd %zu hold less than the %zu bytes in use", during.arena,
+          during.hblkhd, asked + 3 * MiB);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    struct mallinfo old = mallinfo();
+#pragma GCC diagnostic pop
+    CHECK(old.uordblks > 0, "mallinfo().uordblks is 0");
+    free(big);
     for (int i = 0; i < 100; i++) free(p[i]);
+    struct mallinfo2 after = mallinfo2();
+    CHECK(after.uordblks + asked + 3 * MiB <= during.uordblks,
+          "mallinfo2().uordblks fell by %zu after freeing %zu", during.uordblks - after.uordblks,
+          asked + 3 * MiB);
     int r = malloc_trim(0);
     CHECK(r == 0 || r == 1, "malloc_trim(0) returned %d, want 0 or 1", r);
     r = malloc_trim(1 << 20);
     CHECK(r == 0 || r == 1, "malloc_trim(1MiB) returned %d, want 0 or 1", r);
+}
+
+/* C17 (glibc from 2.38): aligned_alloc refuses an alignment that is not a
+ * power of two, zero included; memalign rounds it up (glibc's rule). */
+static void test_aligned_alloc_c17(void)
+{
+    static const size_t bad[] = { 0, 3, 24, 65, 100, 4097, ((size_t)1 << 20) + 8 };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        void *p = aligned_alloc(bad[i], 64);
+        if (p && ptest_any()) {
+            SKIP("aligned_alloc(%zu, 64) succeeded (glibc before 2.38)", bad[i]);
+            free(p);
+            continue;
+        }
+        CHECK(p == NULL && errno == EINVAL, "aligned_alloc(%zu, 64) = %p errno %d, want NULL + EINVAL",
+              bad[i], p, errno);
+        void *q = memalign(bad[i] ? bad[i] : 1, 64);
+        CHECK(q != NULL, "memalign(%zu, 64) = NULL, want the alignment rounded up", bad[i]);
+        free(q);
+    }
+    void *p = aligned_alloc(1, 10);
+    CHECK(p != NULL, "aligned_alloc(1, 10) = NULL: 1 is a power of two");
+    free(p);
+}
+
+/* mallopt answers as glibc 2.36 does: 1, and 0 only for a value it refuses. */
+static void test_mallopt(void)
+{
+    static const struct { int param, value, want; const char *name; } cases[] = {
+        { M_ARENA_MAX, 1, 1, "M_ARENA_MAX 1" },       { M_ARENA_TEST, 2, 1, "M_ARENA_TEST 2" },
+        { M_MXFAST, 64, 1, "M_MXFAST 64" },           { M_MXFAST, 160, 1, "M_MXFAST 160" },
+        { M_MXFAST, 161, 0, "M_MXFAST 161" },         { M_MXFAST, -1, 0, "M_MXFAST -1" },
+        { M_MMAP_THRESHOLD, 128 * 1024, 1, "M_MMAP_THRESHOLD 128K" },
+        { M_MMAP_THRESHOLD, 1 << 30, 1, "M_MMAP_THRESHOLD 1G" },
+        { M_MMAP_MAX, 0, 1, "M_MMAP_MAX 0" },         { M_TOP_PAD, 4096, 1, "M_TOP_PAD 4096" },
+        { M_CHECK_ACTION, 3, 1, "M_CHECK_ACTION 3" }, { 12345, 1, 1, "an unknown parameter" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int r = mallopt(cases[i].param, cases[i].value);
+        CHECK(r == cases[i].want, "mallopt(%s) returned %d, want %d", cases[i].name, r, cases[i].want);
+    }
+    /* restore what the cases changed in glibc */
+    mallopt(M_MXFAST, 64 * sizeof(size_t) / 4);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+
+    /* M_PERTURB: new blocks hold the byte's complement, freed ones the byte
+     * (glibc 2.36 skips both for blocks its tcache serves: mpool only) */
+    CHECK(mallopt(M_PERTURB, 0xa5) == 1, "mallopt(M_PERTURB, 0xa5) != 1");
+    if (ptest_any() || getenv("MPOOL_DEBUG")) {
+        SKIP("M_PERTURB fills: glibc's tcache does not perturb; MPOOL_DEBUG fills on its own");
+        mallopt(M_PERTURB, 0);
+        return;
+    }
+    static const size_t sizes[] = { 100, 3000, 200 * 1024 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        unsigned char *p = malloc(n);
+        size_t bad = 0;
+        for (size_t k = 0; p && k < n; k++)
+            bad += p[k] != 0x5a;
+        CHECK(p && bad == 0, "M_PERTURB 0xa5: malloc(%zu) has %zu bytes not 0x5a", n, bad);
+        unsigned char *c = calloc(1, n);
+        size_t nonzero = 0;
+        for (size_t k = 0; c && k < n; k++)
+            nonzero += c[k] != 0;
+        CHECK(c && nonzero == 0, "M_PERTURB: calloc(1, %zu) has %zu bytes not zero", n, nonzero);
+        free(c);
+        if (n < 4096) { /* a pooled block stays mapped: its fill can be read (past the links) */
+            free(p);
+            size_t unfilled = 0;
+            for (size_t k = 32; k < n; k++)
+                unfilled += ((volatile unsigned char *)p)[k] != 0xa5;
+            CHECK(unfilled == 0, "M_PERTURB 0xa5: freed %zu-byte block has %zu bytes not 0xa5", n,
+                  unfilled);
+        } else {
+            free(p);
+        }
+    }
+    CHECK(mallopt(M_PERTURB, 0) == 1, "mallopt(M_PERTURB, 0) != 1");
+    void *q = malloc(100);
+    CHECK(q != NULL, "malloc after M_PERTURB 0");
+    free(q);
 }
 
 int main(int argc, char **argv)
@@ -822,5 +930,7 @@ int main(int argc, char **argv)
     test_extra_frees();
     test_libc_aliases();
     test_info_trim();
+    test_aligned_alloc_c17();
+    test_mallopt();
     return ptest_finish();
 }

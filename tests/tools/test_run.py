@@ -183,9 +183,9 @@ with tempfile.TemporaryDirectory() as tmp:
         check(re.search(r"#1\s+1,000,000 bytes .* in 1,000 blocks", r.stderr),
               "leak: 1,000,000 bytes in 1,000 blocks at the top", r.stderr)
         # The first frame of a site is the return address after the call to
-        # malloc (src/trace.c subtracts 1 only from the frames above it), so
-        # addr2line may name the line after the malloc (6) rather than the
-        # malloc itself (5); the callers' frames are exact.
+        # malloc (src/profile/sites.c subtracts 1 only from the frames above
+        # it), so addr2line may name the line after the malloc (6) rather
+        # than the malloc itself (5); the callers' frames are exact.
         m = re.search(r"^\s+leaky_function at .*leak\.c:(\d+)$", r.stderr, re.M)
         check(m and m.group(1) in ("5", "6")
               and re.search(r"^\s+main at .*leak\.c:12$", r.stderr, re.M),

@@ -1,4 +1,4 @@
-/* The libm functions the embedded jemalloc calls, answered by src/mathlib.c
+/* The libm functions the embedded jemalloc calls, answered by src/base/mathlib.c
  * inside libmpool.so, which therefore does not load libm (see there).
  * Hidden: the program's own calls still go to libm. */
 #include "base/mathlib.h"

@@ -14,6 +14,7 @@
 #include "core/debug.h"
 #include "core/init.h"
 #include "core/limit.h"
+#include "core/reclaim.h"
 #include "core/sample.h"
 #include "fallback/fallback.h"
 #include "platform/os.h"
@@ -136,6 +137,12 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     } else {
         uint64_t fresh = tc->bump[cls].fresh;
         p = mp_tcache_refill(tc, cls);
+        if (p == NULL && mp_region_limited() && mp_reclaim_for_space(tc))
+            p = mp_tcache_refill(tc, cls); /* a released span's addresses */
+        if (p == NULL && mp_region_limited()) {
+            errno = ENOMEM; /* the address-space limit: the rest of it is left to threads */
+            return NULL;
+        }
         if (p == NULL) /* the region is full: jemalloc serves it, tagged with its class */
             return fallback_alloc(tc, n, align, false, MP_NO_SITE, cls);
         *reused = tc->bump[cls].fresh == fresh;

@@ -13,7 +13,7 @@
  * the block is handed out again, the pattern is checked: any byte changed is
  * a write after free.
  *
- * The fast paths are closed in this mode (bin limits of 0, as under a cap):
+ * The fast paths are closed in this mode (the gate: flush_at 0, as under a cap):
  * every call comes through alloc.c's slow paths, which call in here.
  * Fallback (jemalloc) blocks get the canary and trailer but not the fill:
  * jemalloc reuses their memory without telling us.

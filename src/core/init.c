@@ -24,7 +24,6 @@
 #include "profile/sites.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/single_threaded.h>
@@ -80,6 +79,7 @@ static void fork_child(void)
     mp_tcache_fork_child();
     mp_site_fork_child();
     mp_reclaim_fork_child();
+    mp_region_fork_child();
     if (fork_locked && _IO_list_resetlock)
         _IO_list_resetlock(); /* glibc resets it too when it took it: harmless twice */
     fork_locked = false;
@@ -105,17 +105,16 @@ static void init_once(void)
         mp_options_print(STDERR_FILENO);
     mp_sizeclass_init(mp_opt.max_class);
     mp_tcache_init();
+    mp_reclaim_init();
     if (!mp_region_init())
         mp_warn("cannot reserve address space for the pools; every request goes to jemalloc");
-    else if (!mp_reclaim_init())
-        mp_warn("cannot reserve the span tables; free memory stays mapped");
     pthread_key_t key;
     if (pthread_key_create(&key, mp_tcache_thread_exit) != 0)
         mp_report_fatal("pthread_key_create failed");
     mp_thread_key = key;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (mp_opt.limit && mp_limit_set(mp_opt.limit) != 0)
-        mp_warn("MPOOL_LIMIT needs the counters; this -Dstats=false build ignores it");
+        mp_warn("MPOOL_LIMIT needs the counters; this -Dcounters=false build ignores it");
 }
 
 bool mp_init(void)
@@ -133,7 +132,7 @@ bool mp_init(void)
         return true;
     }
     while (atomic_load_explicit(&mp_init_state, memory_order_acquire) != MP_INIT_DONE)
-        sched_yield();
+        mp_os_yield();
     return true;
 }
 

@@ -6,8 +6,8 @@
  * blocks in caches, span tails never handed out, libmpool's own metadata.
  * So freeing makes room at once.
  *
- * While a cap is set the fast paths are closed in every thread cache (bin
- * limits of 0, which malloc's and free's fast paths both test), and the slow
+ * While a cap is set the fast paths are closed in every thread cache (the
+ * gate: flush_at 0, which malloc's and free's fast paths both test), and the slow
  * paths count held bytes exactly with one atomic add per call.  Without a
  * cap nothing here runs.  The counters-off build cannot start the count (it
  * keeps no free counts) and refuses a cap with ENOTSUP. */

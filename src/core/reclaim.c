@@ -31,7 +31,7 @@
  * blocks are being counted take fresh blocks.
  *
  * Per-span state lives in two arrays indexed by the span's first page,
- * reserved (MAP_NORESERVE) for the whole region and touched only where spans
+ * tables of the region (mapped as it grows) touched only where spans
  * exist.  Entries carry the number of the pass that wrote them, so nothing
  * needs resetting between passes. */
 #define _GNU_SOURCE
@@ -44,7 +44,6 @@
 #include "fallback/fallback.h"
 #include "platform/os.h"
 
-#include <sched.h>
 
 enum {
     KEEP = 0xfffffffeu,     /* decided this pass: the span stays */
@@ -68,13 +67,13 @@ enum { BUSY_POPS = 32, BUSY_SKIPS = 7 };
 
 _Atomic uint64_t mp_reclaim_passes, mp_reclaim_released_bytes;
 
-bool mp_reclaim_init(void)
+/* The span tables grow with the region (mp_region_table); before it is
+ * claimed. */
+void mp_reclaim_init(void)
 {
-    size_t pages = mp_region_pages();
-    span_count = mp_os_reserve(pages * sizeof *span_count);
-    span_idle = mp_os_reserve(pages * sizeof *span_idle);
-    releasing = mp_os_reserve(pages * sizeof *releasing);
-    return span_count && span_idle && releasing;
+    mp_region_table((void **)&span_count, sizeof *span_count);
+    mp_region_table((void **)&span_idle, sizeof *span_idle);
+    mp_region_table((void **)&releasing, sizeof *releasing);
 }
 
 static size_t span_of(const void *block)
@@ -186,6 +185,29 @@ static size_t reclaim_all_classes(bool all)
     return released;
 }
 
+/* One pass at a time.  A thread that is already in one (its signal handler
+ * allocated) must not start another inside it, nor wait for itself. */
+static MP_TLS int pass_here;
+
+static bool pass_begin(bool wait)
+{
+    if (pass_here)
+        return false;
+    while (atomic_exchange_explicit(&running, 1, memory_order_acquire)) {
+        if (!wait)
+            return false;
+        mp_os_yield(); /* another thread's pass: short, and never waits on us */
+    }
+    pass_here = 1;
+    return true;
+}
+
+static void pass_end(void)
+{
+    pass_here = 0;
+    atomic_store_explicit(&running, 0, memory_order_release);
+}
+
 void mp_reclaim_tick(void)
 {
     if (mp_opt.decay_ms == 0)
@@ -193,33 +215,56 @@ void mp_reclaim_tick(void)
     uint64_t now = mp_os_coarse_ns();
     if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
         return;
-    if (atomic_exchange_explicit(&running, 1, memory_order_acquire))
+    if (!pass_begin(false))
         return;
     atomic_store_explicit(&next_due_ns, now + mp_opt.decay_ms * 250000u, memory_order_relaxed);
     if (span_count != NULL)
         reclaim_all_classes(false);
     mp_fallback_release_cached(false); /* the huge cache has no pool tables to wait for */
-    atomic_store_explicit(&running, 0, memory_order_release);
+    pass_end();
 }
 
 size_t mp_reclaim_pass(bool all)
 {
-    if (!mp_init())
+    if (!mp_init() || !pass_begin(true))
         return 0;
-    while (atomic_exchange_explicit(&running, 1, memory_order_acquire))
-        sched_yield(); /* another thread's pass: short, and never waits on us */
     size_t released = span_count != NULL ? reclaim_all_classes(all) : 0;
     released += mp_fallback_release_cached(all);
-    atomic_store_explicit(&running, 0, memory_order_release);
+    pass_end();
     return released;
+}
+
+/* Address space ran short: the region cannot grow for the limit (RLIMIT_AS).
+ * What is free goes back now, without waiting for the decay: this thread's
+ * cached blocks, every wholly free span (whose addresses any class's next
+ * span of that length reuses), and the fallback's free memory.  A pass
+ * under way (perhaps the one this thread's signal handler interrupted) is
+ * not waited for.  true when a pass ran: spans may be free to take. */
+bool mp_reclaim_for_space(mp_tcache_t *tc)
+{
+    if (tc)
+        mp_tcache_give_back(tc);
+    if (!pass_begin(true))
+        return false;
+    if (span_count != NULL)
+        reclaim_all_classes(true);
+    pass_end();
+    if (mp_fallback_can_give_back()) {
+        mp_fallback_release_cached(true);
+        mp_fallback_give_back(0, true);
+    }
+    return true; /* this pass or another thread's may have released spans */
 }
 
 /* In the child of a fork() that interrupted a pass in another thread: that
  * pass's blocks are lost to the child (one class's free blocks at most), but
- * the passes themselves must go on. */
+ * the passes themselves must go on.  (A pass that this thread's signal
+ * handler interrupted goes on once the handler returns, and none starts
+ * inside it: pass_here.) */
 void mp_reclaim_fork_child(void)
 {
-    atomic_store_explicit(&running, 0, memory_order_relaxed);
+    if (!pass_here) /* this thread's own pass goes on in the child */
+        atomic_store_explicit(&running, 0, memory_order_relaxed);
 }
 
 /* ---- the pools grew ---------------------------------------------------------- */

@@ -5,7 +5,7 @@
 
 #include "core/types.h"
 
-bool mp_reclaim_init(void) MP_HIDDEN;
+void mp_reclaim_init(void) MP_HIDDEN; /* before mp_region_init: its tables */
 void mp_reclaim_tick(void) MP_HIDDEN;   /* from slow paths: a pass when one is due */
 /* From refill and flush: every 8th of them ticks (a clock read each). */
 static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
@@ -19,6 +19,9 @@ static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
 /* The pools took `bytes` of new memory (a new span): the fallback's free
  * memory goes first, as fast (reclaim.c, "pools grew"). */
 void mp_reclaim_pools_grew(size_t bytes) MP_HIDDEN;
+/* The region cannot grow for the address-space limit: give back what is
+ * free now (tc's cached blocks too); true if spans were released. */
+bool mp_reclaim_for_space(mp_tcache_t *tc) MP_HIDDEN;
 /* A pass now, waiting for one under way; bytes released.  all: every wholly
  * free span (malloc_trim); else only those already free at the last pass. */
 size_t mp_reclaim_pass(bool all) MP_HIDDEN;

@@ -7,12 +7,33 @@
 
 extern mp_region_t mp_region MP_HIDDEN;
 
-bool mp_region_init(void) MP_HIDDEN;
-char *mp_region_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when the region is full */
+/* A table of per_page bytes (at most 8) for each page of the region, mapped
+ * as the region grows; *where is set when the region is claimed (NULL if it
+ * cannot be).  Before mp_region_init. */
+void mp_region_table(void **where, size_t per_page) MP_HIDDEN;
+bool mp_region_init(void) MP_HIDDEN; /* claims the address space: false if it cannot */
+char *mp_region_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when no pages can be had */
 size_t mp_region_mapped_bytes(void) MP_HIDDEN;   /* carved, less released spans */
 size_t mp_region_released_bytes(void) MP_HIDDEN; /* on the free-span lists */
-size_t mp_region_pages(void) MP_HIDDEN;          /* pages in the region */
+size_t mp_region_reserved_bytes(void) MP_HIDDEN; /* address space mapped so far */
+/* The region could not grow for the address-space limit (RLIMIT_AS), not
+ * for good: a pooled request it cannot serve fails with ENOMEM. */
+bool mp_region_limited(void) MP_HIDDEN;
+void mp_region_fork_child(void) MP_HIDDEN;
 void mp_region_release_span(char *span, unsigned pages) MP_HIDDEN; /* wholly free */
+
+/* The mapped size: it grows (region.c) while other threads read it.  A plain
+ * read, which the free fast path's compare takes as its operand (an atomic
+ * one costs a load of its own); an aligned word on x86-64, so never torn.
+ * ThreadSanitizer builds read it atomically, as it is. */
+static inline __attribute__((always_inline)) size_t mp_region_size(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return __atomic_load_n(&mp_region.size, __ATOMIC_RELAXED);
+#else
+    return mp_region.size;
+#endif
+}
 
 /* The region page p lies in (p inside the region). */
 static inline size_t mp_region_page_of(const void *p)
@@ -44,7 +65,7 @@ static inline __attribute__((always_inline)) bool mp_region_block_start(unsigned
 static inline mp_ptr_kind_t mp_region_classify(const void *p, unsigned *cls)
 {
     uintptr_t off = (uintptr_t)p - mp_region.base;
-    if (off >= mp_region.size)
+    if (off >= mp_region_size())
         return MP_PTR_OUTSIDE;
     uintptr_t in_span;
     unsigned c = mp_region_lookup(off, &in_span);

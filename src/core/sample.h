@@ -14,7 +14,7 @@
  *     mp_sample_t s;
  *     if (mp_sample_alloc(tc, cls, n, &s)) {   // counted; 0: not sampled
  *         ... serve it (from the fallback when s.what & MP_SAMPLE_PROF) ...
- *         mp_sample_alloc_done(tc, cls, n, &s, p, reused);
+ *         mp_sample_alloc_done(tc, cls, n, &s, reused);
  *     }
  *
  * and mp_sample_undo takes back a counted allocation that handed nothing out;

@@ -33,11 +33,10 @@
 #define MP_CLASS_LIMIT ((size_t)1 << 20)          /* ceiling for MPOOL_MAX_CLASS */
 #define MP_NUM_CLASSES 61                         /* 0 (sentinel) + 8 + 13*4 */
 #define MP_MAX_REQUEST ((size_t)PTRDIFF_MAX)      /* larger requests: ENOMEM */
-#define MP_REGION_MAX ((size_t)1 << 40)           /* 1 TiB of address space */
-#define MP_REGION_MIN ((size_t)1 << 30)
+#define MP_REGION_MAX ((size_t)1 << 40)           /* 1 TiB of address space, claimed */
 /* Target bytes per batch (the unit between a bin and a global stack): half
  * as much above 512 bytes, where a batch of rarely used classes otherwise
- * sits in every bin (docs/PERFORMANCE.md, "batch size").  -D for
+ * sits in every bin (docs/PERFORMANCE.md, "Batches of 16 KiB above 512 bytes").  -D for
  * experiments. */
 #ifndef MP_BATCH_BYTES
 #define MP_BATCH_BYTES (32 * 1024)
@@ -68,7 +67,7 @@ typedef struct mp_class_info {
 /* ---- the region (region.c) ----------------------------------------------- */
 typedef struct mp_region {
     uintptr_t base;      /* first byte of the region; 0 before init */
-    size_t size;         /* bytes reserved; 0 before init, so every free misses */
+    size_t size;         /* bytes mapped so far (it grows); 0 before init, so every free misses */
     uint32_t *pagemap;   /* per page: (page index in span << 8) | class; 0 = no span */
 } mp_region_t;
 

@@ -5,11 +5,21 @@
  * cache cuts off), the purge that releases them, and jemalloc's fork
  * handlers. */
 #define _GNU_SOURCE
+#include "platform/os.h"
 #include "fallback/arena.h"
 #include "base/fmt.h"
 #include "fallback/jemalloc.h"
 
-#include <sched.h>
+
+/* The embedded jemalloc's settings (scripts/embed-jemalloc renames its
+ * malloc_conf to this).  trust_madvise: no test mapping at start-up, whose
+ * failure under an address-space limit jemalloc 5.3 does not survive (it
+ * writes to the address mmap refused).  retain:false: extents it purges are
+ * unmapped, so the address space of freed blocks goes back to the process
+ * (threads and other mappings) and not only their memory. */
+#if MP_EMBEDDED_JEMALLOC
+MP_HIDDEN const char *mp_je_malloc_conf = "trust_madvise:true,retain:false";
+#endif
 
 static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
 MP_TLS int mp_je_depth;
@@ -20,6 +30,9 @@ static MP_TLS int making_arena; /* jemalloc called back into us while we made it
  * pages; and the purges so far. */
 static _Atomic size_t freed_dirty;
 static _Atomic uint64_t purges;
+/* Our arena could not be made (memory ran short, RLIMIT_AS): blocks came
+ * from jemalloc's default arena meanwhile, and a purge purges that one. */
+static _Atomic bool default_used;
 
 int mp_arena_flags(void)
 {
@@ -51,15 +64,23 @@ int mp_arena_flags(void)
             mallctl(name, NULL, NULL, &never, sizeof never);
             guard_end(&g);
             mp_fmt(purge_name, sizeof purge_name, "arena.%u.purge", ind);
+            arena_flags = flags;
         }
-        arena_flags = flags;
         making_arena = 0;
+        if (err != 0) { /* the default arena for now; made at a later call */
+            atomic_store(&default_used, true);
+            atomic_store_explicit(&arena_state, 0, memory_order_release);
+            return flags;
+        }
         atomic_store_explicit(&arena_state, 2, memory_order_release);
-    } else {
-        while (atomic_load_explicit(&arena_state, memory_order_acquire) != 2)
-            sched_yield();
+        return arena_flags;
     }
-    return arena_flags;
+    while (atomic_load_explicit(&arena_state, memory_order_acquire) == 1)
+        mp_os_yield();
+    if (atomic_load_explicit(&arena_state, memory_order_acquire) == 2)
+        return arena_flags;
+    atomic_store(&default_used, true);
+    return MALLOCX_TCACHE_NONE;
 }
 
 bool mp_arena_ready(void)
@@ -72,7 +93,9 @@ void mp_arena_purge(void)
     /* reset first: what another thread frees meanwhile is counted, not lost */
     atomic_store_explicit(&freed_dirty, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&purges, 1, memory_order_relaxed);
-    if (purge_name[0])
+    if (atomic_load(&default_used))
+        mallctl("arena.0.purge", NULL, NULL, NULL, 0);
+    if (atomic_load_explicit(&arena_state, memory_order_acquire) == 2)
         mallctl(purge_name, NULL, NULL, NULL, 0);
 }
 
@@ -116,7 +139,7 @@ void mp_arena_fork_wait(void)
      * none of our locks to finish, so wait for it (unless this thread is
      * the one: a fork from a signal handler that interrupted it). */
     while (!making_arena && atomic_load_explicit(&arena_state, memory_order_acquire) == 1)
-        sched_yield();
+        mp_os_yield();
 }
 
 /* Last of the fallback's prepare handlers: jemalloc's own locks. */

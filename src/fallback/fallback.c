@@ -162,6 +162,10 @@ static void registry_update(uintptr_t p, const mp_fallback_info_t *info)
 
 /* ---- the face ------------------------------------------------------------ */
 
+/* An allocation failed for want of memory or address space (RLIMIT_AS):
+ * from then on freed blocks go back to the kernel at once. */
+static _Atomic bool tight;
+
 void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32_t cls,
                         mp_fallback_info_t *info)
 {
@@ -186,7 +190,17 @@ void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32
      * reuse rather than shed: docs/PERFORMANCE.md has why). */
     if (p == NULL && n < MP_HUGE_MIN)
         mp_arena_note_dirty(mp_huge_yield(n));
-    if (p == NULL && (p = mallocx(n ? n : 1, flags)) != NULL)
+    if (p == NULL && (p = mallocx(n ? n : 1, flags)) == NULL &&
+        n < mp_os_address_space_limit()) {
+        /* The address-space limit ran out (a request past the limit itself,
+         * or without one, is only too big): from now on hold no free memory
+         * of ours, and try once more without it. */
+        atomic_store_explicit(&tight, true, memory_order_relaxed);
+        mp_huge_release(true);
+        mp_arena_purge();
+        p = mallocx(n ? n : 1, flags);
+    }
+    if (p)
         usable = sallocx(p, 0);
     if (p) {
         *info = (mp_fallback_info_t){ usable, n, n, site, cls };
@@ -202,9 +216,12 @@ void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32
 }
 
 /* Free the live block p into the huge-block cache when keep says so and it
- * is big enough, else to jemalloc; false if p is not live. */
+ * is big enough, else to jemalloc; false if p is not live.  Once memory ran
+ * short, its pages go back at once. */
 static bool large_free(void *p, mp_fallback_info_t *info, bool keep)
 {
+    bool short_of_memory = atomic_load_explicit(&tight, memory_order_relaxed);
+    keep = keep && !short_of_memory;
     signal_guard_t g;
     guard_begin(&g);
     bool live = registry_take((uintptr_t)p, info, true);
@@ -215,6 +232,8 @@ static bool large_free(void *p, mp_fallback_info_t *info, bool keep)
             dallocx(left, MALLOCX_TCACHE_NONE);
         if (left && keep) /* its pages are dirty in jemalloc now */
             mp_arena_note_dirty(usable);
+        if (short_of_memory)
+            mp_arena_purge(); /* its address space too (opt.retain off: arena.c) */
     }
     guard_end(&g);
     return live;

@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -158,7 +157,7 @@ static bool dump_lock(bool wait)
         if (!wait)
             return false;
         expected = 0;
-        sched_yield();
+        mp_os_yield();
     }
     return true;
 }

@@ -7,11 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h> /* rename(2) */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +34,23 @@ void *mp_os_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+/* p as a hint, checked: the kernel takes a free hint as it is and places
+ * the mapping elsewhere when something is there (MAP_FIXED_NOREPLACE would
+ * say so itself, but sanitizers' mmap interceptors drop such hints). */
+int mp_os_map_fixed(void *p, size_t size)
+{
+    int saved = errno;
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    int err = q == MAP_FAILED ? (errno == ENOMEM ? ENOMEM : EINVAL) : 0;
+    if (q != MAP_FAILED && q != p) {
+        munmap(q, size);
+        err = EEXIST;
+    }
+    errno = saved;
+    return err;
 }
 
 void mp_os_unmap(void *p, size_t size)
@@ -105,6 +125,29 @@ uint64_t mp_os_rss_bytes(void)
     return pages * mp_os_page_size();
 }
 
+size_t mp_os_address_space_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SIZE_MAX)
+        return SIZE_MAX;
+    return (size_t)rl.rlim_cur;
+}
+
+size_t mp_os_address_space_room(void)
+{
+    size_t limit = mp_os_address_space_limit();
+    if (limit == SIZE_MAX)
+        return SIZE_MAX;
+    char buf[128];
+    if (mp_os_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
+        return 0;
+    uint64_t pages = 0;
+    for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    uint64_t vsz = pages * mp_os_page_size();
+    return limit > vsz ? (size_t)(limit - vsz) : 0;
+}
+
 static uint64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
@@ -166,9 +209,11 @@ void mp_os_unlink(const char *path)
 
 ssize_t mp_os_read_file(const char *path, char *buf, size_t cap)
 {
+    if (cap == 0)
+        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || cap == 0)
-        return fd < 0 ? -1 : 0;
+    if (fd < 0)
+        return -1;
     size_t len = 0;
     ssize_t n;
     while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
@@ -187,6 +232,21 @@ ssize_t mp_os_read_file(const char *path, char *buf, size_t cap)
 ssize_t mp_os_readlink(const char *path, char *buf, size_t cap)
 {
     return readlink(path, buf, cap);
+}
+
+uint64_t mp_os_random(void)
+{
+    uint64_t r;
+    int saved = errno;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = mp_os_now_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() << 32;
+    errno = saved;
+    return r;
+}
+
+void mp_os_yield(void)
+{
+    sched_yield();
 }
 
 pid_t mp_os_getpid(void)

@@ -13,12 +13,20 @@
 /* ---- memory ---- */
 void *mp_os_reserve(size_t size) MP_OS_HIDDEN; /* NULL on failure; backed on first touch */
 void *mp_os_map(size_t size) MP_OS_HIDDEN;     /* zeroed, page-aligned; NULL on failure */
+/* Reserve exactly [p, p + size), as mp_os_reserve, where nothing is mapped:
+ * 0, or ENOMEM (the address-space limit, RLIMIT_AS) or another errno
+ * (something is there, or the address is refused). */
+int mp_os_map_fixed(void *p, size_t size) MP_OS_HIDDEN;
 void mp_os_unmap(void *p, size_t size) MP_OS_HIDDEN;
 void mp_os_release(void *p, size_t size) MP_OS_HIDDEN; /* back to the kernel; reads zero after */
 void mp_os_release_within(void *p, size_t size) MP_OS_HIDDEN; /* the whole pages inside */
 void mp_os_release_zeroed(void *p, size_t size) MP_OS_HIDDEN; /* all of it reads zero after */
 size_t mp_os_page_size(void) MP_OS_HIDDEN;
 uint64_t mp_os_rss_bytes(void) MP_OS_HIDDEN; /* resident set of the process; 0 if unknown */
+/* Address space the process may still map under RLIMIT_AS (its limit less
+ * its VSZ); SIZE_MAX without a limit. */
+size_t mp_os_address_space_room(void) MP_OS_HIDDEN;
+size_t mp_os_address_space_limit(void) MP_OS_HIDDEN; /* RLIMIT_AS, or SIZE_MAX */
 
 /* ---- clocks ---- */
 uint64_t mp_os_now_ns(void) MP_OS_HIDDEN;    /* CLOCK_MONOTONIC, in ns */
@@ -34,8 +42,12 @@ void mp_os_unlink(const char *path) MP_OS_HIDDEN;
 ssize_t mp_os_read_file(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
 ssize_t mp_os_readlink(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
 
+/* ---- randomness ---- */
+uint64_t mp_os_random(void) MP_OS_HIDDEN; /* getrandom(2); a clock mix where it fails */
+
 /* ---- processes, threads, signals ---- */
 pid_t mp_os_getpid(void) MP_OS_HIDDEN;
+void mp_os_yield(void) MP_OS_HIDDEN; /* sched_yield(2): let the thread being waited for run */
 pid_t mp_os_gettid(void) MP_OS_HIDDEN;
 bool mp_os_thread_gone(pid_t pid, pid_t tid) MP_OS_HIDDEN; /* the kernel says ESRCH */
 int mp_os_on_signal(int sig, void (*handler)(int)) MP_OS_HIDDEN; /* SA_RESTART; 0 or -1 */

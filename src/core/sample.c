@@ -150,7 +150,7 @@ static uint64_t clock_cost_ns(void)
     return c;
 }
 
-int mp_sample_alloc(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s)
+int mp_sample_alloc_slow(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s)
 {
     s->what = decide(tc, cls, n);
     if (MP_LIKELY(s->what == MP_SAMPLE_NONE))

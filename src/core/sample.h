@@ -24,6 +24,7 @@
 
 #include "core/types.h"
 #include "fallback/fallback.h"
+#include "profile/sites.h"
 
 #define MP_TIME_SAMPLE (256 * 1024) /* mean bytes between timed calls */
 
@@ -36,10 +37,22 @@ typedef struct mp_sample {
     uint64_t t0;   /* when the timed call started */
 } mp_sample_t;
 
+int mp_sample_alloc_slow(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s) MP_HIDDEN;
+
 /* Count an allocation of class cls (0: a fallback request of n bytes) and
  * decide whether it is sampled.  When it is, the site is taken and the clock
- * started, in that order, so the time measured is the allocation's own. */
-int mp_sample_alloc(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s) MP_HIDDEN;
+ * started, in that order, so the time measured is the allocation's own.
+ * Inline, the common case of a slow-path allocation: a countdown that does
+ * not run out. */
+static inline int mp_sample_alloc(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s)
+{
+    if (MP_LIKELY(MP_COUNTERS && cls != 0 && !mp_tls_unsampled && tc->bins[cls].countdown > 1)) {
+        tc->bins[cls].countdown--;
+        s->what = MP_SAMPLE_NONE;
+        return MP_SAMPLE_NONE;
+    }
+    return mp_sample_alloc_slow(tc, cls, n, s);
+}
 /* After a sampled allocation: its time into the thread's estimates. */
 void mp_sample_alloc_done(mp_tcache_t *tc, unsigned cls, size_t n, const mp_sample_t *s,
                           bool reused) MP_HIDDEN;

@@ -30,16 +30,8 @@ sys.stdout.flush()
 libc.malloc_stats()
 """
 
-failed = passed = 0
-
-
-def check(cond, what):
-    global failed, passed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pcheck import check, finish  # noqa: E402
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -83,5 +75,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(len(in_use) == 2 and in_use[1] >= (15 << 20) + 2_000_000,
           f"malloc_stats' total in use bytes {in_use}: less than what is in use")
 
-print(f"glibc-info: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("glibc-info")

@@ -9,6 +9,8 @@
  * 2. malloc_trim(0): the same heap, freed, is released at once.
  * 3. The memory is usable again: a second fill succeeds and reads zero in
  *    calloc'ed blocks.
+ * 4. mallopt(M_TRIM_THRESHOLD, -1), glibc's "never trim": the decay is off,
+ *    so a freed heap stays for 1.5 s of light work, until malloc_trim(0).
  */
 #define _GNU_SOURCE 1
 #include "ptest.h"
@@ -90,7 +92,31 @@ int main(void)
     CHECK(zeros_bad == 0, "%zu nonzero bytes in calloc'ed blocks after the release", zeros_bad);
     for (size_t i = 0; i < n2; i++)
         free(v2[i]);
+    malloc_trim(0);
+
+    CHECK(mallopt(M_TRIM_THRESHOLD, -1) == 1, "mallopt(M_TRIM_THRESHOLD, -1) != 1");
+    size_t base3 = ptest_rss(), n3;
+    void **v3 = fill(&n3);
+    size_t peak3 = ptest_rss();
+    for (size_t i = 0; i < n3; i++)
+        free(v3[i]);
+    double t3 = ptest_now();
+    size_t low = peak3;
+    while (ptest_now() - t3 < 1.5) {
+        light_work();
+        size_t r = ptest_rss();
+        low = r < low ? r : low;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    printf("never trim: base %.1f MiB, peak %.1f MiB, lowest %.1f MiB in 1.5 s\n", base3 / 1048576.0,
+           peak3 / 1048576.0, low / 1048576.0);
+    CHECK(low >= base3 + (peak3 - base3) / 2,
+          "M_TRIM_THRESHOLD -1: RSS fell to %.1f MiB (base %.1f, peak %.1f) without malloc_trim",
+          low / 1048576.0, base3 / 1048576.0, peak3 / 1048576.0);
+    CHECK(malloc_trim(0) == 1, "malloc_trim(0) released nothing under M_TRIM_THRESHOLD -1");
     free(v);
     free(v2);
+    free(v3);
     return ptest_finish();
 }

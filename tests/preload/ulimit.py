@@ -14,16 +14,8 @@ import tempfile
 
 LIB = os.path.abspath(sys.argv[1])
 PROGRAM = "x = [bytes(600 + i % 400) for i in range(200000)]; print(len(x))"  # past pymalloc: malloc
-failed = passed = 0
-
-
-def check(cond, what):
-    global failed, passed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pcheck import check, finish  # noqa: E402
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -59,5 +51,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(ours < plain + (64 << 20), f"VSZ of grep: {ours >> 10} kB under libmpool, "
           f"{plain >> 10} kB without (want < 64 MiB more)")
 
-print(f"ulimit: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("ulimit")

@@ -136,7 +136,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("large");
+    Suite *s = suite_create("fallback");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 120);

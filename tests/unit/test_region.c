@@ -76,7 +76,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("segment");
+    Suite *s = suite_create("region");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, every_block_start_maps_to_its_class);

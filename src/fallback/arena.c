@@ -12,14 +12,24 @@
 
 
 /* The embedded jemalloc's settings (scripts/embed-jemalloc renames its
- * malloc_conf to this).  trust_madvise: no test mapping at start-up, whose
- * failure under an address-space limit jemalloc 5.3 does not survive (it
- * writes to the address mmap refused).  retain:false: extents it purges are
+ * malloc_conf to this), read when it starts.  trust_madvise: no test
+ * mapping at start-up, whose failure under an address-space limit jemalloc
+ * 5.3 does not survive (it writes to the address mmap refused).  Under a
+ * limit (RLIMIT_AS) when it starts, also retain:false: extents it purges are
  * unmapped, so the address space of freed blocks goes back to the process
- * (threads and other mappings) and not only their memory. */
+ * (threads, later big blocks).  Without one, jemalloc keeps purged extents'
+ * addresses for reuse (realloc's peak RSS: docs/PERFORMANCE.md). */
 #if MP_EMBEDDED_JEMALLOC
-MP_HIDDEN const char *mp_je_malloc_conf = "trust_madvise:true,retain:false";
+MP_HIDDEN const char *mp_je_malloc_conf = "trust_madvise:true";
 #endif
+
+static void choose_settings(void)
+{
+#if MP_EMBEDDED_JEMALLOC
+    if (mp_os_address_space_limit() != SIZE_MAX)
+        mp_je_malloc_conf = "trust_madvise:true,retain:false";
+#endif
+}
 
 static _Atomic int arena_state; /* 0 none, 1 being made, 2 ready */
 MP_TLS int mp_je_depth;
@@ -43,6 +53,7 @@ int mp_arena_flags(void)
     int expected = 0;
     if (atomic_compare_exchange_strong(&arena_state, &expected, 1)) {
         making_arena = 1;
+        choose_settings(); /* before jemalloc's first call, which starts it */
         unsigned ind;
         size_t sz = sizeof ind;
         int flags = MALLOCX_TCACHE_NONE;

@@ -54,7 +54,11 @@ TESTS=(
 say "(b) CPython test suite under preload: ${#TESTS[@]} modules"
 rc=0
 # -j2: worker processes inherit LD_PRELOAD and PYTHONMALLOC from the environment.
-pre timeout 240 "$PY" -m test -j2 --timeout 120 "${TESTS[@]}" >suite.log 2>&1 || rc=$?
+# -i: CPython 3.11's test_find_periodic_pattern fails about once in a few
+# hundred runs with any allocator: its reference answer is wrong when the
+# random pattern and text are both empty (CPython gh-105639, fixed in 3.12).
+pre timeout 240 "$PY" -m test -j2 --timeout 120 -i '*test_find_periodic_pattern' "${TESTS[@]}" \
+    >suite.log 2>&1 || rc=$?
 summary=$(grep -E '^(All [0-9]+ tests OK\.|[0-9]+ tests? (OK|failed|skipped|crashed)|Tests result:)' suite.log || true)
 printf '%s\n' "$summary" | sed 's/^/    /' >&2
 if [ $rc -ne 0 ] || ! grep -qx "All ${#TESTS[@]} tests OK." suite.log \

@@ -137,7 +137,7 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     } else {
         uint64_t fresh = tc->bump[cls].fresh;
         p = mp_tcache_refill(tc, cls);
-        if (p == NULL && mp_region_limited() && mp_reclaim_for_space(tc))
+        if (p == NULL && mp_region_limited() && mp_reclaim_for_space())
             p = mp_tcache_refill(tc, cls); /* a released span's addresses */
         if (p == NULL && mp_region_limited()) {
             errno = ENOMEM; /* the address-space limit: the rest of it is left to threads */

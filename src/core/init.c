@@ -55,6 +55,7 @@ static void fork_prepare(void)
         return;
     if (_IO_list_lock)
         _IO_list_lock();
+    mp_region_fork_prepare();
     mp_site_fork_prepare();
     mp_tcache_fork_prepare();
     mp_fallback_fork_prepare();
@@ -68,6 +69,7 @@ static void fork_parent(void)
     mp_fallback_fork_parent();
     mp_tcache_fork_parent();
     mp_site_fork_parent();
+    mp_region_fork_parent();
     if (_IO_list_unlock)
         _IO_list_unlock();
     fork_locked = false;

@@ -187,25 +187,35 @@ static size_t reclaim_all_classes(bool all)
 
 /* One pass at a time.  A thread that is already in one (its signal handler
  * allocated) must not start another inside it, nor wait for itself. */
-static MP_TLS int pass_here;
+static MP_TLS volatile int pass_here;
+static _Atomic uint64_t passes_done; /* passes ended so far (mp_reclaim_for_space) */
 
+/* The thread's marker is set before the flag is taken and cleared after it
+ * is released, so a signal handler never finds the flag taken by its own
+ * thread without the marker saying so. */
 static bool pass_begin(bool wait)
 {
-    if (pass_here)
-        return false;
-    while (atomic_exchange_explicit(&running, 1, memory_order_acquire)) {
+    for (;;) {
+        if (pass_here)
+            return false;
+        pass_here = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (!atomic_exchange_explicit(&running, 1, memory_order_acquire))
+            return true;
+        pass_here = 0;
+        atomic_signal_fence(memory_order_seq_cst);
         if (!wait)
             return false;
         mp_os_yield(); /* another thread's pass: short, and never waits on us */
     }
-    pass_here = 1;
-    return true;
 }
 
 static void pass_end(void)
 {
-    pass_here = 0;
+    atomic_fetch_add_explicit(&passes_done, 1, memory_order_relaxed);
     atomic_store_explicit(&running, 0, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    pass_here = 0;
 }
 
 void mp_reclaim_tick(void)
@@ -235,17 +245,23 @@ size_t mp_reclaim_pass(bool all)
 }
 
 /* Address space ran short: the region cannot grow for the limit (RLIMIT_AS).
- * What is free goes back now, without waiting for the decay: this thread's
- * cached blocks, every wholly free span (whose addresses any class's next
- * span of that length reuses), and the fallback's free memory.  A pass
- * under way (perhaps the one this thread's signal handler interrupted) is
- * not waited for.  true when a pass ran: spans may be free to take. */
-bool mp_reclaim_for_space(mp_tcache_t *tc)
+ * What is free goes back now, without waiting for the decay: every wholly
+ * free span (whose addresses the next spans reuse, region.c) and the
+ * fallback's free memory.  A pass that another thread ends meanwhile does
+ * for this one (its blocks were off their stacks while it ran: the caller's
+ * refill found them missing); one that this thread's signal handler
+ * interrupted is not waited for.  The thread's cached blocks stay where they
+ * are: a handler's allocation may have interrupted this very thread's bins.
+ * true when a pass ended: spans may be free to take. */
+bool mp_reclaim_for_space(void)
 {
-    if (tc)
-        mp_tcache_give_back(tc);
+    uint64_t seen = atomic_load_explicit(&passes_done, memory_order_relaxed);
     if (!pass_begin(true))
         return false;
+    if (atomic_load_explicit(&passes_done, memory_order_relaxed) != seen) {
+        pass_end(); /* another thread's pass ended while this one waited */
+        return true;
+    }
     if (span_count != NULL)
         reclaim_all_classes(true);
     pass_end();

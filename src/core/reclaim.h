@@ -20,8 +20,8 @@ static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
  * memory goes first, as fast (reclaim.c, "pools grew"). */
 void mp_reclaim_pools_grew(size_t bytes) MP_HIDDEN;
 /* The region cannot grow for the address-space limit: give back what is
- * free now (tc's cached blocks too); true if spans were released. */
-bool mp_reclaim_for_space(mp_tcache_t *tc) MP_HIDDEN;
+ * free now; true when a pass ended (spans may be free to take). */
+bool mp_reclaim_for_space(void) MP_HIDDEN;
 /* A pass now, waiting for one under way; bytes released.  all: every wholly
  * free span (malloc_trim); else only those already free at the last pass. */
 size_t mp_reclaim_pass(bool all) MP_HIDDEN;

@@ -10,13 +10,13 @@
  * placed at a random address in a part of the address space that the
  * kernel's own placement (top-down from the stack) and the executable
  * leave empty.  The first steps are mapped at once; later ones are mapped
- * at the end of the region (MAP_FIXED_NOREPLACE) when a span needs them,
+ * at the end of the region (a hint, checked) when a span needs them,
  * each as big as the region is (4 MiB, then doubling, up to 256 MiB a
  * step), the tables' matching pages first.  So a process's VSZ grows with
  * its heap, and a step the address-space limit (RLIMIT_AS) refuses is
  * tried smaller, down to the one span asked for; when even that is
- * refused, the span is refused (and its request goes to the fallback,
- * which fails with ENOMEM in turn).  If something else was mapped where the
+ * refused, the span is made of free spans, cut or joined (span_from_free),
+ * or refused (and its request fails with ENOMEM, core/alloc.c).  If something else was mapped where the
  * region would grow (a program's own fixed mapping), the region stops
  * there for good and further requests go to the fallback.
  *
@@ -35,7 +35,7 @@
 mp_region_t mp_region;
 
 #define MAX_PAGES (MP_REGION_MAX >> MP_PAGE_SHIFT)
-#define TABLE_SLOTS 4                     /* per-page tables the window has room for */
+#define TABLE_SLOTS 6                     /* per-page tables the window has room for */
 #define TABLE_MAX_PER_PAGE 8              /* bytes per page in one table, at most */
 #define TABLE_SLOT_BYTES (MAX_PAGES * TABLE_MAX_PER_PAGE)
 #define FIRST_STEP_PAGES 64               /* 4 MiB */
@@ -58,9 +58,11 @@ static uintptr_t window;                  /* the first slot; 0 until claimed */
 static _Alignas(MP_CACHELINE) _Atomic size_t next_page; /* first never-carved page */
 static _Atomic size_t mapped_pages;       /* pages of the region mapped */
 static _Atomic int growing;               /* a thread is mapping more */
-static MP_TLS int growing_here;           /* ... and it is this one */
+static MP_TLS volatile int growing_here;  /* ... and it is this one */
+static MP_TLS bool fork_held;             /* fork_prepare took the flag */
 static _Atomic bool stuck;                /* something else sits where the region would grow */
 static _Atomic bool limited;              /* the last growth was refused for the limit */
+static uint8_t *free_mark;                /* a table: pages of free spans (span_from_free) */
 
 /* Spans given back to the OS (reclaim.c), by length in pages: their memory
  * is released, their address range is reused first by the next span of that
@@ -71,8 +73,9 @@ static _Atomic size_t free_span_pages; /* pages on free_spans */
 
 void mp_region_table(void **where, size_t per_page)
 {
-    if (ntables < TABLE_SLOTS && per_page <= TABLE_MAX_PER_PAGE)
-        tables[ntables++] = (table_t){ where, per_page, 0 };
+    if (ntables == TABLE_SLOTS || per_page > TABLE_MAX_PER_PAGE)
+        mp_report_fatal("mp_region_table: no slot for another table (TABLE_SLOTS)");
+    tables[ntables++] = (table_t){ where, per_page, 0 };
 }
 
 static uintptr_t slot_base(unsigned i)
@@ -100,6 +103,8 @@ static bool map_to(size_t pages)
         t->mapped = want;
     }
     size_t have = atomic_load_explicit(&mapped_pages, memory_order_relaxed);
+    if (pages <= have)
+        return true;
     int err = mp_os_map_fixed((void *)(mp_region.base + (have << MP_PAGE_SHIFT)),
                               (pages - have) << MP_PAGE_SHIFT);
     if (err) {
@@ -107,9 +112,10 @@ static bool map_to(size_t pages)
             atomic_store(&stuck, true);
         return false;
     }
-    atomic_store_explicit(&mapped_pages, pages, memory_order_release);
-    /* last: free() takes a pointer past the old size for a foreign one */
+    /* The size first: a span carved from the new pages (whoever learns of
+     * them through mapped_pages) must be inside free()'s bound. */
     __atomic_store_n(&mp_region.size, pages << MP_PAGE_SHIFT, __ATOMIC_RELEASE);
+    atomic_store_explicit(&mapped_pages, pages, memory_order_release);
     return true;
 }
 
@@ -118,19 +124,39 @@ static bool map_to(size_t pages)
  * One thread maps at a time; the others wait for it.  A signal handler that
  * allocates while this thread maps gets no new pages (the fallback serves
  * it).  false: the pages cannot be had. */
-static bool grow(size_t need)
+/* Take the growing flag (false: this thread holds it already, a signal
+ * handler's allocation in the middle of a growth).  The thread's marker is
+ * set before the flag and cleared after it, so a handler never finds the
+ * flag taken by its own thread without the marker saying so. */
+static bool grow_begin(void)
 {
     for (;;) {
-        if (atomic_load_explicit(&mapped_pages, memory_order_acquire) >= need)
-            return true;
-        if (growing_here || atomic_load(&stuck))
+        if (growing_here)
             return false;
+        growing_here = 1;
+        atomic_signal_fence(memory_order_seq_cst);
         int idle = 0;
-        if (atomic_compare_exchange_weak(&growing, &idle, 1))
-            break;
+        if (atomic_compare_exchange_strong(&growing, &idle, 1))
+            return true;
+        growing_here = 0;
+        atomic_signal_fence(memory_order_seq_cst);
         mp_os_yield();
     }
-    growing_here = 1;
+}
+
+static void grow_end(void)
+{
+    atomic_store(&growing, 0);
+    atomic_signal_fence(memory_order_seq_cst);
+    growing_here = 0;
+}
+
+static bool grow(size_t need)
+{
+    if (atomic_load_explicit(&mapped_pages, memory_order_acquire) >= need)
+        return true;
+    if (atomic_load(&stuck) || !grow_begin())
+        return false;
     size_t have = atomic_load_explicit(&mapped_pages, memory_order_relaxed);
     bool ok = have >= need;
     if (!ok) {
@@ -153,8 +179,7 @@ static bool grow(size_t need)
     } else {
         atomic_store(&limited, false);
     }
-    growing_here = 0;
-    atomic_store(&growing, 0);
+    grow_end();
     return ok;
 }
 
@@ -187,6 +212,7 @@ static bool claim_at(uintptr_t w)
 bool mp_region_init(void)
 {
     mp_region_table((void **)&mp_region.pagemap, sizeof *mp_region.pagemap);
+    mp_region_table((void **)&free_mark, sizeof *free_mark);
     /* Random places where nothing else lives: from 16 TiB up (above
      * AddressSanitizer's shadow, below where PIE executables load), then
      * from 64 GiB up (ThreadSanitizer keeps its application memory below
@@ -208,8 +234,32 @@ bool mp_region_init(void)
  * in a signal handler on this one): it will not finish there. */
 void mp_region_fork_child(void)
 {
-    atomic_store(&growing, 0);
-    growing_here = 0;
+    if (fork_held) {
+        fork_held = false;
+        grow_end();
+    } else if (!growing_here) { /* this thread's own growth goes on in the child */
+        atomic_store(&growing, 0);
+    }
+}
+
+/* Before fork() in a multithreaded process: no other thread is in the
+ * middle of a growth, whose mappings the child would inherit without the
+ * counts that say so.  (This thread's own, from a signal handler, finishes
+ * after the fork, in both.) */
+void mp_region_fork_prepare(void)
+{
+    if (!growing_here) {
+        grow_begin();
+        fork_held = true;
+    }
+}
+
+void mp_region_fork_parent(void)
+{
+    if (fork_held) {
+        fork_held = false;
+        grow_end();
+    }
 }
 
 /* Carve a new span for cls.  Lock-free: one CAS on the page cursor.  The
@@ -220,6 +270,56 @@ static void map_span(size_t first, size_t n, unsigned cls)
 {
     for (size_t i = 0; i < n; i++)
         mp_region.pagemap[first + i] = (uint32_t)(i << 8) | cls;
+}
+
+/* The region cannot grow (the address-space limit): make a span of n pages
+ * out of free spans, a longer one cut, neighbours joined, which a span of
+ * their own length alone could not serve (a heap freed in 1-page spans
+ * asked for 3-page ones).  Every free span is taken off its stack and its
+ * pages marked in free_mark; runs of marked pages give the span, and the
+ * rest goes back in spans of up to MP_SPAN_PAGES_MAX.  Under the growing
+ * flag: one at a time, and not while a fork copies the counts.  NULL: no
+ * run is long enough. */
+static char *span_from_free(size_t n)
+{
+    if (free_mark == NULL || !grow_begin())
+        return NULL;
+    size_t lo = SIZE_MAX, hi = 0;
+    for (unsigned len = 1; len <= MP_SPAN_PAGES_MAX; len++) {
+        mp_gstack_t *st = &free_spans[len];
+        unsigned one;
+        for (mp_block_t *s = mp_gstack_take_all(st), *next; s; s = next) {
+            next = mp_gstack_next_batch(st, s, &one);
+            memset(s, 0, 2 * sizeof(uintptr_t)); /* the stack's words: fresh blocks are zero */
+            size_t page = mp_region_page_of(s);
+            memset(&free_mark[page], 1, len);
+            lo = page < lo ? page : lo;
+            hi = page + len > hi ? page + len : hi;
+            atomic_fetch_sub_explicit(&free_span_pages, len, memory_order_relaxed);
+        }
+    }
+    char *found = NULL;
+    for (size_t p = lo; p < hi;) {
+        if (!free_mark[p]) {
+            p++;
+            continue;
+        }
+        size_t end = p;
+        while (end < hi && free_mark[end])
+            end++;
+        memset(&free_mark[p], 0, end - p);
+        if (found == NULL && end - p >= n) {
+            found = (char *)(mp_region.base + (p << MP_PAGE_SHIFT));
+            p += n;
+        }
+        for (; p < end; p += MP_SPAN_PAGES_MAX) { /* the rest, back on the stacks */
+            size_t len = end - p < MP_SPAN_PAGES_MAX ? end - p : MP_SPAN_PAGES_MAX;
+            atomic_fetch_add_explicit(&free_span_pages, len, memory_order_relaxed);
+            mp_gstack_push(&free_spans[len], (mp_block_t *)(mp_region.base + (p << MP_PAGE_SHIFT)), 1);
+        }
+    }
+    grow_end();
+    return found;
 }
 
 char *mp_region_alloc_span(unsigned cls)
@@ -237,8 +337,12 @@ char *mp_region_alloc_span(unsigned cls)
     do { /* a CAS, not add-then-undo: an undo could hand a page out twice */
         if (first + n > MAX_PAGES || mp_region.base == 0)
             return NULL;
-        if (first + n > atomic_load_explicit(&mapped_pages, memory_order_acquire) && !grow(first + n))
-            return NULL;
+        if (first + n > atomic_load_explicit(&mapped_pages, memory_order_acquire) && !grow(first + n)) {
+            char *joined = atomic_load(&limited) ? span_from_free(n) : NULL;
+            if (joined)
+                map_span(mp_region_page_of(joined), n, cls);
+            return joined;
+        }
     } while (!atomic_compare_exchange_weak_explicit(&next_page, &first, first + n,
                                                     memory_order_relaxed, memory_order_relaxed));
     map_span(first, n, cls);
@@ -268,11 +372,6 @@ size_t mp_region_mapped_bytes(void)
 size_t mp_region_released_bytes(void)
 {
     return atomic_load_explicit(&free_span_pages, memory_order_relaxed) << MP_PAGE_SHIFT;
-}
-
-size_t mp_region_reserved_bytes(void)
-{
-    return atomic_load_explicit(&mapped_pages, memory_order_relaxed) << MP_PAGE_SHIFT;
 }
 
 /* ---- misuse ------------------------------------------------------------------ */

@@ -15,10 +15,11 @@ bool mp_region_init(void) MP_HIDDEN; /* claims the address space: false if it ca
 char *mp_region_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when no pages can be had */
 size_t mp_region_mapped_bytes(void) MP_HIDDEN;   /* carved, less released spans */
 size_t mp_region_released_bytes(void) MP_HIDDEN; /* on the free-span lists */
-size_t mp_region_reserved_bytes(void) MP_HIDDEN; /* address space mapped so far */
 /* The region could not grow for the address-space limit (RLIMIT_AS), not
  * for good: a pooled request it cannot serve fails with ENOMEM. */
 bool mp_region_limited(void) MP_HIDDEN;
+void mp_region_fork_prepare(void) MP_HIDDEN;
+void mp_region_fork_parent(void) MP_HIDDEN;
 void mp_region_fork_child(void) MP_HIDDEN;
 void mp_region_release_span(char *span, unsigned pages) MP_HIDDEN; /* wholly free */
 

@@ -41,7 +41,8 @@ static MP_TLS int making_arena; /* jemalloc called back into us while we made it
 static _Atomic size_t freed_dirty;
 static _Atomic uint64_t purges;
 /* Our arena could not be made (memory ran short, RLIMIT_AS): blocks came
- * from jemalloc's default arena meanwhile, and a purge purges that one. */
+ * from jemalloc's own arenas meanwhile, and a purge purges them all
+ * (MALLCTL_ARENAS_ALL: the embedded jemalloc serves only us). */
 static _Atomic bool default_used;
 
 int mp_arena_flags(void)
@@ -104,8 +105,8 @@ void mp_arena_purge(void)
     /* reset first: what another thread frees meanwhile is counted, not lost */
     atomic_store_explicit(&freed_dirty, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&purges, 1, memory_order_relaxed);
-    if (atomic_load(&default_used))
-        mallctl("arena.0.purge", NULL, NULL, NULL, 0);
+    if (atomic_load(&default_used)) /* every arena: those jemalloc gave our threads */
+        mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
     if (atomic_load_explicit(&arena_state, memory_order_acquire) == 2)
         mallctl(purge_name, NULL, NULL, NULL, 0);
 }

@@ -190,8 +190,9 @@ void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32
      * reuse rather than shed: docs/PERFORMANCE.md has why). */
     if (p == NULL && n < MP_HUGE_MIN)
         mp_arena_note_dirty(mp_huge_yield(n));
-    if (p == NULL && (p = mallocx(n ? n : 1, flags)) == NULL &&
-        n < mp_os_address_space_limit()) {
+    size_t as_limit;
+    if (p == NULL && (p = mallocx(n ? n : 1, flags)) == NULL && mp_je_depth == 1 &&
+        (as_limit = mp_os_address_space_limit()) != SIZE_MAX && n < as_limit) {
         /* The address-space limit ran out (a request past the limit itself,
          * or without one, is only too big): from now on hold no free memory
          * of ours, and try once more without it. */

@@ -140,7 +140,7 @@ size_t mp_os_address_space_room(void)
         return SIZE_MAX;
     char buf[128];
     if (mp_os_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
-        return 0;
+        return SIZE_MAX; /* unknown (no /proc, no descriptor left): the kernel will say */
     uint64_t pages = 0;
     for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
         pages = pages * 10 + (uint64_t)(*p - '0');

@@ -24,7 +24,7 @@ void mp_os_release_zeroed(void *p, size_t size) MP_OS_HIDDEN; /* all of it reads
 size_t mp_os_page_size(void) MP_OS_HIDDEN;
 uint64_t mp_os_rss_bytes(void) MP_OS_HIDDEN; /* resident set of the process; 0 if unknown */
 /* Address space the process may still map under RLIMIT_AS (its limit less
- * its VSZ); SIZE_MAX without a limit. */
+ * its VSZ); SIZE_MAX without a limit, or when its VSZ cannot be read. */
 size_t mp_os_address_space_room(void) MP_OS_HIDDEN;
 size_t mp_os_address_space_limit(void) MP_OS_HIDDEN; /* RLIMIT_AS, or SIZE_MAX */
 

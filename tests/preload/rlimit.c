@@ -103,10 +103,12 @@ int main(int argc, char **argv)
                strerror(errno)))
         return ptest_finish();
 
+    /* pooled sizes first (one-page spans, then longer ones, which must be
+     * made of the freed short ones), then the fallback's */
     static const struct { size_t n; int how; const char *what; } phases[] = {
-        { 144, 0, "malloc(144)" },         { 3000, 1, "calloc(1, 3000)" },
-        { 100 * 1024, 0, "malloc(100 KiB)" }, { 300 * 1024, 2, "posix_memalign(64, 300 KiB)" },
-        { 8 * MiB, 0, "malloc(8 MiB)" },
+        { 144, 0, "malloc(144)" },           { 3000, 1, "calloc(1, 3000)" },
+        { 20 * 1024, 0, "malloc(20 KiB)" },  { 100 * 1024, 0, "malloc(100 KiB)" },
+        { 300 * 1024, 2, "posix_memalign(64, 300 KiB)" }, { 8 * MiB, 0, "malloc(8 MiB)" },
     };
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
         void *chain;
@@ -116,6 +118,9 @@ int main(int argc, char **argv)
               phases[i].what, made, err);
         CHECK(made * phases[i].n <= ROOM, "%s: %zu made, %zu bytes with %zu bytes of room",
               phases[i].what, made, made * phases[i].n, ROOM);
+        if (phases[i].n <= 64 * 1024) /* the freed room is reused, not lost */
+            CHECK(made * phases[i].n >= ROOM / 2, "%s: only %zu made (%zu bytes) with %zu bytes of room",
+                  phases[i].what, made, made * phases[i].n, ROOM);
         release(chain);
 
         /* after freeing: threads can be created, and allocations succeed */

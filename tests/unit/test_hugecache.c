@@ -66,6 +66,19 @@ START_TEST(a_freed_huge_block_serves_the_next_request_that_fits)
 }
 END_TEST
 
+/* Without an address-space limit, a request no address space could hold
+ * fails alone: the cache goes on keeping freed blocks (a failure under
+ * RLIMIT_AS makes the fallback keep none from then on). */
+START_TEST(a_request_too_big_for_any_address_space_changes_nothing)
+{
+    mp_fallback_info_t info;
+    ck_assert_ptr_null(mp_fallback_alloc((size_t)1 << 50, 0, false, MP_NO_SITE, 0, &info));
+    char *p = alloc_huge(6 * MiB, false, &info);
+    free_huge(p);
+    ck_assert_uint_eq(mp_huge_cached_bytes(), info.usable); /* kept */
+}
+END_TEST
+
 START_TEST(a_reused_block_is_zeroed_when_asked)
 {
     mp_fallback_info_t info;
@@ -430,6 +443,7 @@ static Suite *hugecache_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, a_freed_huge_block_serves_the_next_request_that_fits);
+    tcase_add_test(tc, a_request_too_big_for_any_address_space_changes_nothing);
     tcase_add_test(tc, a_reused_block_is_zeroed_when_asked);
     tcase_add_test(tc, a_block_more_than_twice_too_big_is_cut_to_size);
     tcase_add_test(tc, a_request_too_big_for_every_cached_block_leaves_none_behind);

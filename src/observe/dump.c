@@ -27,6 +27,11 @@
 #include <unistd.h>
 
 static _Atomic int dumping;
+/* The number that %n stands for: the process's dumps to a path with %n so
+ * far, so none overwrites another (under `dumping`; 0 again in a fork
+ * child, a process of its own: %p tells the two apart). */
+static unsigned dump_serial;
+
 static _Atomic int warned;
 static mp_snapshot_t snapshot; /* owned by the holder of `dumping` */
 
@@ -172,6 +177,7 @@ static void dump_unlock(void)
 static void dump_fork_child(void)
 {
     atomic_store(&dumping, 0);
+    dump_serial = 0;
 }
 
 /* ---- files ---------------------------------------------------------------------- */
@@ -187,18 +193,26 @@ static int write_fd(int fd, int mode, const char *reason)
     return e.failed ? -1 : 0;
 }
 
-/* path with each %p replaced by the pid; false if it does not fit */
+/* path with each %p replaced by the pid and each %n by the dump's number;
+ * false if it does not fit */
 static bool expand_path(const char *path, char *out, size_t cap)
 {
     size_t n = 0;
-    char pid[24];
+    char pid[24], serial[24];
     size_t pidlen = mp_fmt(pid, sizeof pid, "%ld", (long)mp_os_getpid());
+    size_t seriallen = mp_fmt(serial, sizeof serial, "%u", dump_serial);
+    bool numbered = false;
     for (const char *p = path; *p; p++) {
         const char *piece = p;
         size_t len = 1;
         if (p[0] == '%' && p[1] == 'p') {
             piece = pid;
             len = pidlen;
+            p++;
+        } else if (p[0] == '%' && p[1] == 'n') {
+            piece = serial;
+            len = seriallen;
+            numbered = true;
             p++;
         }
         if (n + len >= cap)
@@ -207,6 +221,8 @@ static bool expand_path(const char *path, char *out, size_t cap)
         n += len;
     }
     out[n] = '\0';
+    if (numbered)
+        dump_serial++;
     return true;
 }
 

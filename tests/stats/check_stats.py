@@ -133,6 +133,21 @@ check(r.returncode == 0, f"signal storm exit {r.returncode}: {r.stderr[-500:]}")
 check(load(sig)["version"] == 1, "dump valid after a storm")
 print(f"signal storm: 500 signals in {time.time() - t0:.1f}s", file=sys.stderr)
 
+# --- %n: two signals and the exit leave three whole dumps ------------------------
+numbered = os.path.join(tmp, "n-%p-%n.json")
+p = subprocess.Popen(["/usr/bin/python3", "-c", "import sys, time; sys.stdin.readline(); time.sleep(0.2)"],
+                     env={**os.environ, "LD_PRELOAD": lib, "MPOOL_STATS": numbered,
+                          "MPOOL_STATS_SIGNAL": "USR2"}, stdin=subprocess.PIPE)
+time.sleep(0.5)
+for _ in range(2):
+    p.send_signal(signal.SIGUSR2)
+    time.sleep(0.3)
+p.communicate(b"go\n", timeout=30)
+names = sorted(f for f in os.listdir(tmp) if f.startswith(f"n-{p.pid}-"))
+check(names == [f"n-{p.pid}-{i}.json" for i in range(3)], f"%n: three numbered dumps, got {names}")
+reasons = [load(os.path.join(tmp, f))["reason"] for f in names]
+check(reasons == ["signal", "signal", "exit"], f"%n dumps' reasons: {reasons}")
+
 # --- a fork while another thread dumps: the child's exit dump must not wait --
 r = run([prog("fork_dump"), os.path.join(tmp, "fd-%p.json")], {"MPOOL_STATS": os.path.join(tmp, "fdx-%p.json")},
         timeout=120)

@@ -14,6 +14,7 @@
  * at the path rather than writing through it. */
 #define _GNU_SOURCE
 #include "observe/dump.h"
+#include "observe/summary.h"
 #include "base/fmt.h"
 #include "base/options.h"
 #include "base/report.h"
@@ -341,6 +342,16 @@ __attribute__((constructor)) static void dump_init(void)
 
 __attribute__((destructor)) static void dump_at_exit(void)
 {
-    if (atomic_load(&mp_init_state) == MP_INIT_DONE && mp_option_string(MP_OPT_stats))
+    if (atomic_load(&mp_init_state) != MP_INIT_DONE)
+        return;
+    if (mp_option_string(MP_OPT_stats))
         dump_automatic("exit", true);
+    if (mp_opt.show_stats) { /* MPOOL_SHOW_STATS: a summary on stderr, no file needed */
+        int saved = errno;
+        dump_lock(true);
+        mp_snapshot_take(&snapshot, "exit");
+        mp_summary_write(&snapshot, STDERR_FILENO);
+        dump_unlock();
+        errno = saved;
+    }
 }

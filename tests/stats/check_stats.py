@@ -6,6 +6,7 @@ BUILD_DIR holds libmpool.so and the test programs (tests/stats/*).
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,6 +133,24 @@ r = run([prog("signal_churn"), "500", "0"], {"MPOOL_STATS": sig, "MPOOL_STATS_SI
 check(r.returncode == 0, f"signal storm exit {r.returncode}: {r.stderr[-500:]}")
 check(load(sig)["version"] == 1, "dump valid after a storm")
 print(f"signal storm: 500 signals in {time.time() - t0:.1f}s", file=sys.stderr)
+
+# --- MPOOL_SHOW_STATS: a summary on stderr at exit, without a file -------------
+grow = "x = [bytes(600 + i % 400) for i in range(100000)]"  # past pymalloc: malloc
+for prof in (False, True):
+    extra = {"MPOOL_SHOW_STATS": "1", **({"MPOOL_PROF": "1", "MPOOL_PROF_SAMPLE": "1"} if prof else {})}
+    r = run(["/usr/bin/python3", "-c", grow], extra, preload=True)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("mpool: ")]
+    m = re.match(r"mpool: peak (\d+)\.(\d) (KiB|MiB|GiB) in use, .* live at exit in \d+ blocks; "
+                 r"(\d+) allocations, (\d+)\.\d% of them reusing", lines[0] if lines else "")
+    peak = (int(m.group(1)) << {"KiB": 10, "MiB": 20, "GiB": 30}[m.group(3)]) if m else 0
+    check(r.returncode == 0 and m and peak >= 70 << 20 and int(m.group(4)) >= 100000,
+          f"MPOOL_SHOW_STATS summary line (peak {peak >> 20} MiB): {lines[:1]}")
+    check(any(l.startswith("mpool: busiest classes: ") and " B " in l for l in lines),
+          f"MPOOL_SHOW_STATS busiest classes: {lines}")
+    check(any(l.startswith("mpool: live at exit: ") for l in lines) == prof,
+          f"MPOOL_SHOW_STATS live sites only with MPOOL_PROF={int(prof)}: {lines}")
+r = run(["/usr/bin/python3", "-c", grow], {}, preload=True)
+check(r.returncode == 0 and "mpool:" not in r.stderr, f"no summary unless asked: {r.stderr[-200:]!r}")
 
 # --- %n: two signals and the exit leave three whole dumps ------------------------
 numbered = os.path.join(tmp, "n-%p-%n.json")

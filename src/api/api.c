@@ -82,7 +82,7 @@ MP_EXPORT int mpool_stats_get(struct mpool_stats *out)
 MP_EXPORT int mpool_stats_dump(const char *path)
 {
     if (path == NULL)
-        path = mp_option_string(MP_OPT_stats);
+        path = mp_dump_default_path();
     if (path == NULL || *path == '\0') {
         errno = EINVAL;
         return -1;

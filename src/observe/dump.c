@@ -285,6 +285,29 @@ size_t mp_dump_json(char *buf, size_t cap)
 
 /* ---- automatic dumps ------------------------------------------------------------ */
 
+/* MPOOL_STATS as the directory the program started in reads it: a relative
+ * path is resolved at start, so a program that changes directory still
+ * writes its dumps where it was asked to. */
+static char stats_path_abs[MP_OPT_STRING_MAX + 1];
+static const char *stats_path; /* NULL: MPOOL_STATS unset */
+
+static void resolve_stats_path(void)
+{
+    const char *p = mp_option_string(MP_OPT_stats);
+    stats_path = p;
+    if (p == NULL || p[0] == '/' || (p[0] == '-' && p[1] == '\0'))
+        return;
+    char cwd[MP_OPT_STRING_MAX];
+    if (mp_os_getcwd(cwd, sizeof cwd) &&
+        mp_fmt(stats_path_abs, sizeof stats_path_abs, "%s/%s", cwd, p) < sizeof stats_path_abs)
+        stats_path = stats_path_abs;
+}
+
+const char *mp_dump_default_path(void)
+{
+    return stats_path;
+}
+
 static const char *errno_name(int err)
 {
     switch (err) {
@@ -305,7 +328,7 @@ static const char *errno_name(int err)
 /* For the exit and signal dumps: failure is one warning line, once. */
 static void dump_automatic(const char *reason, bool wait)
 {
-    const char *path = mp_option_string(MP_OPT_stats);
+    const char *path = stats_path;
     if (path == NULL)
         path = "-";
     int saved = errno;
@@ -335,6 +358,7 @@ __attribute__((constructor)) static void dump_init(void)
 {
     if (!mp_init())
         return;
+    resolve_stats_path();
     pthread_atfork(NULL, NULL, dump_fork_child);
     if (mp_opt.stats_signal && mp_os_on_signal((int)mp_opt.stats_signal, on_signal) != 0)
         mp_warn("cannot install the MPOOL_STATS_SIGNAL handler");
@@ -344,7 +368,7 @@ __attribute__((destructor)) static void dump_at_exit(void)
 {
     if (atomic_load(&mp_init_state) != MP_INIT_DONE)
         return;
-    if (mp_option_string(MP_OPT_stats))
+    if (stats_path)
         dump_automatic("exit", true);
     if (mp_opt.show_stats) { /* MPOOL_SHOW_STATS: a summary on stderr, no file needed */
         int saved = errno;

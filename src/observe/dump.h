@@ -39,6 +39,8 @@ void mp_snapshot_take(mp_snapshot_t *s, const char *reason) MP_HIDDEN;
 void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e) MP_HIDDEN;
 
 int mp_dump_to_path(const char *path, const char *reason) MP_HIDDEN; /* 0, or -1 + errno */
+/* MPOOL_STATS, a relative path made absolute at start; NULL if unset */
+const char *mp_dump_default_path(void) MP_HIDDEN;
 size_t mp_dump_json(char *buf, size_t cap) MP_HIDDEN;
 
 #endif

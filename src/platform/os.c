@@ -234,6 +234,14 @@ ssize_t mp_os_readlink(const char *path, char *buf, size_t cap)
     return readlink(path, buf, cap);
 }
 
+bool mp_os_getcwd(char *buf, size_t cap)
+{
+    int saved = errno;
+    bool ok = syscall(SYS_getcwd, buf, cap) > 0; /* libc's getcwd may allocate */
+    errno = saved;
+    return ok;
+}
+
 uint64_t mp_os_random(void)
 {
     uint64_t r;

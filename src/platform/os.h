@@ -41,6 +41,7 @@ void mp_os_unlink(const char *path) MP_OS_HIDDEN;
 /* A whole small file (up to cap - 1 bytes, NUL-terminated); its length, or -1. */
 ssize_t mp_os_read_file(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
 ssize_t mp_os_readlink(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
+bool mp_os_getcwd(char *buf, size_t cap) MP_OS_HIDDEN; /* false if it does not fit */
 
 /* ---- randomness ---- */
 uint64_t mp_os_random(void) MP_OS_HIDDEN; /* getrandom(2); a clock mix where it fails */

@@ -152,6 +152,17 @@ for prof in (False, True):
 r = run(["/usr/bin/python3", "-c", grow], {}, preload=True)
 check(r.returncode == 0 and "mpool:" not in r.stderr, f"no summary unless asked: {r.stderr[-200:]!r}")
 
+# --- a relative MPOOL_STATS: where the program started, though it changes directory
+os.makedirs(os.path.join(tmp, "rel", "sub"), exist_ok=True)
+env = {k: v for k, v in os.environ.items() if not k.startswith("MPOOL_")}
+r = subprocess.run(["/usr/bin/python3", "-c", "import os; os.chdir('sub'); x = bytes(100000)"],
+                   env={**env, "LD_PRELOAD": lib, "MPOOL_STATS": "rel-%p.json"},
+                   cwd=os.path.join(tmp, "rel"), capture_output=True, text=True, timeout=60)
+here = [f for f in os.listdir(os.path.join(tmp, "rel")) if f.startswith("rel-")]
+moved = os.listdir(os.path.join(tmp, "rel", "sub"))
+check(r.returncode == 0 and len(here) == 1 and not moved,
+      f"relative MPOOL_STATS lands where the program started: {here}, in its new directory: {moved}")
+
 # --- %n: two signals and the exit leave three whole dumps ------------------------
 numbered = os.path.join(tmp, "n-%p-%n.json")
 p = subprocess.Popen(["/usr/bin/python3", "-c", "import sys, time; sys.stdin.readline(); time.sleep(0.2)"],

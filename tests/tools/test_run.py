@@ -14,9 +14,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if len(sys.argv) < 2:
@@ -151,6 +153,28 @@ with tempfile.TemporaryDirectory() as tmp:
           "forking program: report of the top-level pid", r.stdout + r.stderr[-600:])
     check(re.search(r"2 more dump\(s\) written during the run", r.stderr),
           "forking program: children's dumps listed", r.stderr[-600:])
+
+    # ---- signals sent to mpool-run reach the program; its pid is printed -----------------
+    e = dict(os.environ)
+    for k in ("LD_PRELOAD", "MPOOL_STATS", "MPOOL_PROF", "MPOOL_LIB", "MPOOL_STATS_SIGNAL"):
+        e.pop(k, None)
+    e["TMPDIR"] = TMP
+    waiter = ("import json, os, sys, time\n"
+              "x = [bytes(1000) for _ in range(1000)]\n"
+              "time.sleep(2)\n"
+              "path = os.environ['MPOOL_STATS'].replace('%p', str(os.getpid()))\n"
+              "print(json.load(open(path))['reason'])\n")
+    p = subprocess.Popen([RUN, "--lib", LIB, "--signal", "USR2", "--", "/usr/bin/python3", "-c", waiter],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    time.sleep(0.8)
+    p.send_signal(signal.SIGUSR2)
+    out, err = p.communicate(timeout=120)
+    m = re.search(r"^mpool-run: /usr/bin/python3 runs as pid (\d+)$", err, re.M)
+    check(p.returncode == 0 and out.strip() == "signal",
+          "USR2 sent to mpool-run reaches the program, which dumps; mpool-run lives on",
+          f"exit {p.returncode}, program printed {out!r}, stderr {err[-400:]!r}")
+    check(m and dump_path(err) and dump_path(err).endswith(f"mpool-{m.group(1)}.json"),
+          "mpool-run prints the program's pid", err[-400:])
 
     # ---- --prof and offline symbolisation of a C program ------------------------------------
     cc = shutil.which("cc") or shutil.which("gcc")

@@ -119,8 +119,10 @@ int mp_option_parse(mp_option_type_t type, const char *s, size_t *out)
     if (type == MP_OPT_SIGNAL)
         return parse_signal(s, out);
     if (type == MP_OPT_FORMAT) {
-        if (word_is(s, "json") || word_is(s, "text")) {
-            *out = word_is(s, "json") ? MP_FORMAT_JSON : MP_FORMAT_TEXT;
+        if (word_is(s, "json") || word_is(s, "text") || word_is(s, "openmetrics")) {
+            *out = word_is(s, "json")   ? MP_FORMAT_JSON
+                   : word_is(s, "text") ? MP_FORMAT_TEXT
+                                        : MP_FORMAT_OPENMETRICS;
             return 0;
         }
         return -1;
@@ -179,7 +181,7 @@ static const char *const type_text[] = {
     [MP_OPT_SIZE] = "a size (like 64K)",
     [MP_OPT_STRING] = "a usable text (1 to 4095 bytes)",
     [MP_OPT_SIGNAL] = "a catchable signal (like USR2 or 12)",
-    [MP_OPT_FORMAT] = "json or text",
+    [MP_OPT_FORMAT] = "json, text or openmetrics",
 };
 
 /* The environment as the kernel gave it, for a start so early that libc has
@@ -247,7 +249,8 @@ void mp_options_print(int fd)
             n = mp_fmt(line, sizeof line, "mpool: %s=%s (%s)\n", d->env,
                        v ? string_values[i] : "(unset)", d->doc);
         else if (d->type == MP_OPT_FORMAT)
-            n = mp_fmt(line, sizeof line, "mpool: %s=%s (%s)\n", d->env, v ? "text" : "json", d->doc);
+            n = mp_fmt(line, sizeof line, "mpool: %s=%s (%s)\n", d->env,
+                       v == MP_FORMAT_OPENMETRICS ? "openmetrics" : v ? "text" : "json", d->doc);
         else
             n = mp_fmt(line, sizeof line, "mpool: %s=%zu (%s)\n", d->env, v, d->doc);
         mp_os_write(fd, line, n < sizeof line ? n : sizeof line - 1);

@@ -12,7 +12,7 @@ typedef enum mp_option_type {
     MP_OPT_FORMAT,
 } mp_option_type_t;
 
-enum { MP_FORMAT_JSON = 0, MP_FORMAT_TEXT = 1 };
+enum { MP_FORMAT_JSON = 0, MP_FORMAT_TEXT = 1, MP_FORMAT_OPENMETRICS = 2 };
 #define MP_OPT_STRING_MAX 4096
 
 typedef enum mp_option_id {

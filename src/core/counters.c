@@ -96,7 +96,7 @@ MP_RACY_READER void mp_counters_collect(mp_totals_t *t)
             t->class_frees[c] += __atomic_load_n(&b->frees, __ATOMIC_RELAXED);
             t->class_fresh[c] += __atomic_load_n(&tc->bump[c].fresh, __ATOMIC_RELAXED);
         }
-#define MP_COUNTER(id, kind, section, key, label) SUM_OWN_##kind(id)
+#define MP_COUNTER(id, kind, section, key, label, metric) SUM_OWN_##kind(id)
 #include "core/counters.def"
 #undef MP_COUNTER
         alloc_ns += tc->sampler.alloc_ns;
@@ -104,7 +104,7 @@ MP_RACY_READER void mp_counters_collect(mp_totals_t *t)
     }
     for (unsigned c = 1; c < mp_num_classes; c++)
         t->class_frees[c] += atomic_load_explicit(&mp_shared.class_frees[c], memory_order_relaxed);
-#define MP_COUNTER(id, kind, section, key, label) SUM_SHARED_##kind(id)
+#define MP_COUNTER(id, kind, section, key, label, metric) SUM_SHARED_##kind(id)
 #include "core/counters.def"
 #undef MP_COUNTER
 

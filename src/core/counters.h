@@ -16,7 +16,7 @@ enum { MP_SECTION_top, MP_SECTION_totals, MP_SECTION_fallback, MP_SECTION_thread
 #define MP_SHARED_FIELD_GLOBAL(id) _Atomic uint64_t id;
 #define MP_SHARED_FIELD_DERIVED(id)
 typedef struct mp_shared_counters {
-#define MP_COUNTER(id, kind, section, key, label) MP_SHARED_FIELD_##kind(id)
+#define MP_COUNTER(id, kind, section, key, label, metric) MP_SHARED_FIELD_##kind(id)
 #include "core/counters.def"
 #undef MP_COUNTER
     _Atomic uint64_t class_frees[MP_NUM_CLASSES];
@@ -27,7 +27,7 @@ typedef struct mp_shared_counters {
 /* Every counter's total (one field per row of counters.def), and the
  * per-class figures. */
 typedef struct mp_totals {
-#define MP_COUNTER(id, kind, section, key, label) uint64_t id;
+#define MP_COUNTER(id, kind, section, key, label, metric) uint64_t id;
 #include "core/counters.def"
 #undef MP_COUNTER
     uint64_t class_allocs[MP_NUM_CLASSES], class_frees[MP_NUM_CLASSES];

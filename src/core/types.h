@@ -129,7 +129,7 @@ typedef struct mp_sampler {
 #define MP_THREAD_FIELD_GLOBAL(id)
 #define MP_THREAD_FIELD_DERIVED(id)
 typedef struct mp_thread_counters {
-#define MP_COUNTER(id, kind, section, key, label) MP_THREAD_FIELD_##kind(id)
+#define MP_COUNTER(id, kind, section, key, label, metric) MP_THREAD_FIELD_##kind(id)
 #include "core/counters.def"
 #undef MP_COUNTER
 } mp_thread_counters_t;

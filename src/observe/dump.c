@@ -14,6 +14,7 @@
  * at the path rather than writing through it. */
 #define _GNU_SOURCE
 #include "observe/dump.h"
+#include "observe/openmetrics.h"
 #include "observe/summary.h"
 #include "base/fmt.h"
 #include "base/options.h"
@@ -78,7 +79,7 @@ void mp_snapshot_take(mp_snapshot_t *s, const char *reason)
 /* The counters.def rows of one section, in the table's order. */
 static void emit_counters(mp_emitter_t *e, const mp_totals_t *t, int section)
 {
-#define MP_COUNTER(id, kind, sec, key, label) \
+#define MP_COUNTER(id, kind, sec, key, label, metric) \
     if (MP_SECTION_##sec == section)           \
         mp_emit_u64(e, key, label, t->id);
 #include "core/counters.def"
@@ -189,7 +190,10 @@ static int write_fd(int fd, int mode, const char *reason)
     mp_emitter_t e;
     mp_emit_init_fd(&e, mode, fd, scratch, sizeof scratch);
     mp_snapshot_take(&snapshot, reason);
-    mp_snapshot_emit(&snapshot, &e);
+    if (mp_opt.stats_format == MP_FORMAT_OPENMETRICS)
+        mp_openmetrics_emit(&snapshot, &e);
+    else
+        mp_snapshot_emit(&snapshot, &e);
     mp_emit_finish(&e);
     return e.failed ? -1 : 0;
 }

@@ -34,6 +34,11 @@ static void put(mp_emitter_t *e, const char *s, size_t n)
     }
 }
 
+void mp_emit_raw(mp_emitter_t *e, const char *s, size_t n)
+{
+    put(e, s, n);
+}
+
 static void putf(mp_emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(mp_emitter_t *e, const char *fmt, ...)
 {

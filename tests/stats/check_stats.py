@@ -163,6 +163,34 @@ moved = os.listdir(os.path.join(tmp, "rel", "sub"))
 check(r.returncode == 0 and len(here) == 1 and not moved,
       f"relative MPOOL_STATS lands where the program started: {here}, in its new directory: {moved}")
 
+# --- MPOOL_STATS_FORMAT=openmetrics, read by prometheus_client's parser ---------
+om = os.path.join(tmp, "metrics-%p.prom")
+r = run(["/usr/bin/python3", "-c", "x = [bytes(600 + i % 400) for i in range(20000)]"],
+        {"MPOOL_STATS": om, "MPOOL_STATS_FORMAT": "openmetrics"}, preload=True)
+files = [f for f in os.listdir(tmp) if f.startswith("metrics-") and f.endswith(".prom")]
+families = {}
+try:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    text = open(os.path.join(tmp, files[0])).read() if files else ""
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+except ImportError:
+    check(False, "prometheus_client is not installed (scripts/install-test-deps installs it)")
+except (ValueError, IndexError) as e:
+    check(False, f"OpenMetrics parser refused the dump: {e}")
+if families:
+    def value(name, **labels):
+        return [s.value for s in families[name].samples
+                if all(s.labels.get(k) == v for k, v in labels.items())] if name in families else []
+    pid = files[0][len("metrics-"):-len(".prom")]
+    allocs = value("mpool_allocs", pid=pid, program="python3")
+    check(allocs and allocs[0] >= 20000 and families["mpool_allocs"].type == "counter",
+          f"openmetrics: mpool_allocs counter with pid and program labels: {allocs}")
+    check(value("mpool_rss_bytes") and value("mpool_rss_bytes")[0] > 1 << 20, "openmetrics: RSS gauge")
+    sizes = {s.labels["size"] for s in families.get("mpool_class_allocs", type("", (), {"samples": []})).samples}
+    check({"640", "768", "896", "1024"} <= sizes, f"openmetrics: per-class allocations by size: {sorted(sizes)}")
+    check(families.get("mpool_fallback_active_bytes") is not None
+          and families["mpool_fallback_active_bytes"].type == "gauge", "openmetrics: fallback gauge")
+
 # --- %n: two signals and the exit leave three whole dumps ------------------------
 numbered = os.path.join(tmp, "n-%p-%n.json")
 p = subprocess.Popen(["/usr/bin/python3", "-c", "import sys, time; sys.stdin.readline(); time.sleep(0.2)"],

@@ -11,7 +11,7 @@ import re
 import sys
 
 REPO = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
-ROW = re.compile(r'^MP_COUNTER\((\w+),\s*(\w+),\s*(\w+),\s*"([^"]+)",\s*"([^"]+)"\)', re.M)
+ROW = re.compile(r'^MP_COUNTER\((\w+),\s*(\w+),\s*(\w+),\s*"([^"]+)",\s*"([^"]+)",\s*(COUNTER|GAUGE)\)', re.M)
 
 rows = ROW.findall(open(os.path.join(REPO, "src", "core", "counters.def")).read())
 doc = open(os.path.join(REPO, "docs", "STATS.md")).read()
@@ -31,7 +31,7 @@ def section_text(section):
 
 failed = 0
 shown = [r for r in rows if r[2] != "hidden"]
-for ident, kind, section, key, label in shown:
+for ident, kind, section, key, label, metric in shown:
     if not re.search(r"\b%s\b" % re.escape(key), section_text(section)):
         print(f"FAIL: counter {ident} ({section}.{key}) is not in docs/STATS.md's schema block")
         failed += 1

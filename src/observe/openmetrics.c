@@ -1,0 +1,92 @@
+/* MPOOL_STATS_FORMAT=openmetrics: the dump's figures as OpenMetrics text
+ * (the Prometheus exposition format's standard), so that a directory of
+ * dumps feeds node_exporter's textfile collector and every process shows up
+ * in an existing monitoring system.
+ *
+ * One family per counter of core/counters.def that the dump shows (its
+ * metric column says counter or gauge), named mpool_<key> for the top level
+ * and the totals and mpool_<section>_<key> for the others; the process's
+ * RSS; and per size class, allocations, frees and live blocks with a size
+ * label.  Every sample carries the pid and the program's name. */
+#define _GNU_SOURCE
+#include "observe/openmetrics.h"
+#include "base/fmt.h"
+
+#include <errno.h>
+
+/* the program's name, escaped for a label value */
+static void label_value(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            out[n++] = '\\';
+            out[n++] = *s == '\n' ? 'n' : *s;
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = '\0';
+}
+
+static void line(mp_emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(mp_emitter_t *e, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = mp_vfmt(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    mp_emit_raw(e, buf, n < sizeof buf ? n : sizeof buf - 1);
+}
+
+/* A family's TYPE and HELP lines; returns the sample name's suffix. */
+static const char *family(mp_emitter_t *e, const char *name, bool counter, const char *help)
+{
+    line(e, "# TYPE %s %s\n# HELP %s %s\n", name, counter ? "counter" : "gauge", name, help);
+    return counter ? "_total" : "";
+}
+
+enum { COUNTER = 1, GAUGE = 0 };
+static const char *const section_prefix[] = {
+    [MP_SECTION_top] = "", [MP_SECTION_totals] = "", [MP_SECTION_fallback] = "fallback_",
+    [MP_SECTION_threads] = "threads_", [MP_SECTION_hidden] = NULL,
+};
+
+void mp_openmetrics_emit(const mp_snapshot_t *s, mp_emitter_t *e)
+{
+    const mp_totals_t *t = &s->t;
+    char program[256], labels[320], name[128];
+    label_value(program_invocation_short_name, program, sizeof program);
+    mp_fmt(labels, sizeof labels, "pid=\"%ld\",program=\"%s\"", s->pid, program);
+
+    const char *sfx = family(e, "mpool_rss_bytes", false, "resident set of the process");
+    line(e, "mpool_rss_bytes%s{%s} %lu\n", sfx, labels, (unsigned long)s->rss_bytes);
+
+#define MP_COUNTER(id, kind, section, key, label, metric)                                     \
+    if (section_prefix[MP_SECTION_##section]) {                                               \
+        mp_fmt(name, sizeof name, "mpool_%s%s", section_prefix[MP_SECTION_##section], key);  \
+        sfx = family(e, name, metric == COUNTER, label);                                     \
+        line(e, "%s%s{%s} %lu\n", name, sfx, labels, (unsigned long)t->id);                  \
+    }
+#include "core/counters.def"
+#undef MP_COUNTER
+
+    static const struct { const char *name, *help; bool counter; } per_class[] = {
+        { "mpool_class_allocs", "allocations of the size class", true },
+        { "mpool_class_frees", "frees of the size class", true },
+        { "mpool_class_active_blocks", "live blocks of the size class", false },
+    };
+    for (unsigned k = 0; k < 3; k++) {
+        sfx = family(e, per_class[k].name, per_class[k].counter, per_class[k].help);
+        for (unsigned c = 1; c < s->nclasses; c++) {
+            if (t->class_allocs[c] == 0)
+                continue;
+            uint64_t v = k == 0 ? t->class_allocs[c] : k == 1 ? t->class_frees[c]
+                                                              : t->class_allocs[c] - t->class_frees[c];
+            line(e, "%s%s{%s,size=\"%u\"} %lu\n", per_class[k].name, sfx, labels, s->class_size[c],
+                 (unsigned long)v);
+        }
+    }
+    line(e, "# EOF\n");
+}

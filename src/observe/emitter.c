@@ -39,8 +39,7 @@ void mp_emit_raw(mp_emitter_t *e, const char *s, size_t n)
     put(e, s, n);
 }
 
-static void putf(mp_emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(mp_emitter_t *e, const char *fmt, ...)
+void mp_emit_rawf(mp_emitter_t *e, const char *fmt, ...)
 {
     char tmp[320];
     va_list ap;
@@ -59,7 +58,7 @@ static void json_string(mp_emitter_t *e, const char *s)
             char esc[2] = { '\\', (char)c };
             put(e, esc, 2);
         } else if (c < 0x20) {
-            putf(e, "\\u%c%c%c%c", '0', '0', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
+            mp_emit_rawf(e, "\\u%c%c%c%c", '0', '0', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
         } else {
             put(e, (const char *)&c, 1);
         }
@@ -144,7 +143,7 @@ void mp_emit_begin(mp_emitter_t *e, const char *title)
         e->depth = 0;
         e->first[0] = true;
     } else {
-        putf(e, "%s\n", title);
+        mp_emit_rawf(e, "%s\n", title);
         e->text_indent = 2;
     }
 }
@@ -161,7 +160,7 @@ static void text_heading(mp_emitter_t *e, const char *title)
 {
     put(e, "\n", 1);
     text_line_start(e);
-    putf(e, "%s\n", title);
+    mp_emit_rawf(e, "%s\n", title);
 }
 
 /* An object or a list: JSON brackets, or an indented TEXT section. */
@@ -197,10 +196,10 @@ void mp_emit_u64(mp_emitter_t *e, const char *key, const char *label, uint64_t v
 {
     if (e->mode == MP_EMIT_JSON) {
         json_member(e, key);
-        putf(e, "%llu", (unsigned long long)v);
+        mp_emit_rawf(e, "%llu", (unsigned long long)v);
     } else {
         text_line_start(e);
-        putf(e, "%-24s %llu\n", label, (unsigned long long)v);
+        mp_emit_rawf(e, "%-24s %llu\n", label, (unsigned long long)v);
     }
 }
 
@@ -211,7 +210,7 @@ void mp_emit_str(mp_emitter_t *e, const char *key, const char *label, const char
         json_string(e, s);
     } else {
         text_line_start(e);
-        putf(e, "%-24s %s\n", label, s);
+        mp_emit_rawf(e, "%-24s %s\n", label, s);
     }
 }
 
@@ -222,7 +221,7 @@ void mp_emit_u32_array(mp_emitter_t *e, const char *key, const char *label, cons
         json_member(e, key);
         put(e, "[", 1);
         for (unsigned i = 0; i < n; i++)
-            putf(e, i ? ", %u" : "%u", v[i]);
+            mp_emit_rawf(e, i ? ", %u" : "%u", v[i]);
         put(e, "]", 1);
         return;
     }
@@ -233,7 +232,7 @@ void mp_emit_u32_array(mp_emitter_t *e, const char *key, const char *label, cons
         text_line_start(e);
         put(e, "  ", 2);
         for (unsigned j = i; j < n && j < i + 12; j++)
-            putf(e, "%7u", v[j]);
+            mp_emit_rawf(e, "%7u", v[j]);
         put(e, "\n", 1);
     }
 }
@@ -269,7 +268,7 @@ void mp_emit_table_row(mp_emitter_t *e, const mp_column_t *cols, const uint64_t 
             if (i)
                 put(e, ", ", 2);
             json_string(e, cols[i].key);
-            putf(e, ": %llu", (unsigned long long)v[i]);
+            mp_emit_rawf(e, ": %llu", (unsigned long long)v[i]);
         }
         put(e, "}", 1);
         return;
@@ -326,9 +325,9 @@ void mp_emit_str_array(mp_emitter_t *e, const char *key, const char *label,
         return;
     }
     text_line_start(e);
-    putf(e, "%s\n", label);
+    mp_emit_rawf(e, "%s\n", label);
     for (unsigned i = 0; i < n; i++) {
         text_line_start(e);
-        putf(e, "  %s\n", v[i]);
+        mp_emit_rawf(e, "  %s\n", v[i]);
     }
 }

@@ -36,7 +36,10 @@ typedef struct mp_column {
 void mp_emit_init_fd(mp_emitter_t *e, int mode, int fd, char *scratch, size_t cap);
 void mp_emit_init_buf(mp_emitter_t *e, int mode, char *buf, size_t cap);
 void mp_emit_finish(mp_emitter_t *e); /* flush; NUL-terminate a buffer */
-void mp_emit_raw(mp_emitter_t *e, const char *s, size_t n); /* s as it is (other formats) */
+/* Text as it is, for other formats (openmetrics.c); formatted by mp_fmt,
+ * at most 319 bytes. */
+void mp_emit_raw(mp_emitter_t *e, const char *s, size_t n);
+void mp_emit_rawf(mp_emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void mp_emit_begin(mp_emitter_t *e, const char *title); /* the top-level object */
 void mp_emit_end(mp_emitter_t *e);

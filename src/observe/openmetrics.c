@@ -14,7 +14,7 @@
 
 #include <errno.h>
 
-/* the program's name, escaped for a label value */
+/* the program's name, escaped for a label value, cut to fit cap */
 static void label_value(const char *s, char *out, size_t cap)
 {
     size_t n = 0;
@@ -29,21 +29,10 @@ static void label_value(const char *s, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static void line(mp_emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(mp_emitter_t *e, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    size_t n = mp_vfmt(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    mp_emit_raw(e, buf, n < sizeof buf ? n : sizeof buf - 1);
-}
-
 /* A family's TYPE and HELP lines; returns the sample name's suffix. */
 static const char *family(mp_emitter_t *e, const char *name, bool counter, const char *help)
 {
-    line(e, "# TYPE %s %s\n# HELP %s %s\n", name, counter ? "counter" : "gauge", name, help);
+    mp_emit_rawf(e, "# TYPE %s %s\n# HELP %s %s\n", name, counter ? "counter" : "gauge", name, help);
     return counter ? "_total" : "";
 }
 
@@ -56,18 +45,18 @@ static const char *const section_prefix[] = {
 void mp_openmetrics_emit(const mp_snapshot_t *s, mp_emitter_t *e)
 {
     const mp_totals_t *t = &s->t;
-    char program[256], labels[320], name[128];
+    char program[96], labels[160], name[128]; /* a line stays within mp_emit_rawf's 319 bytes */
     label_value(program_invocation_short_name, program, sizeof program);
     mp_fmt(labels, sizeof labels, "pid=\"%ld\",program=\"%s\"", s->pid, program);
 
     const char *sfx = family(e, "mpool_rss_bytes", false, "resident set of the process");
-    line(e, "mpool_rss_bytes%s{%s} %lu\n", sfx, labels, (unsigned long)s->rss_bytes);
+    mp_emit_rawf(e, "mpool_rss_bytes%s{%s} %lu\n", sfx, labels, (unsigned long)s->rss_bytes);
 
 #define MP_COUNTER(id, kind, section, key, label, metric)                                     \
     if (section_prefix[MP_SECTION_##section]) {                                               \
         mp_fmt(name, sizeof name, "mpool_%s%s", section_prefix[MP_SECTION_##section], key);  \
         sfx = family(e, name, metric == COUNTER, label);                                     \
-        line(e, "%s%s{%s} %lu\n", name, sfx, labels, (unsigned long)t->id);                  \
+        mp_emit_rawf(e, "%s%s{%s} %lu\n", name, sfx, labels, (unsigned long)t->id);                  \
     }
 #include "core/counters.def"
 #undef MP_COUNTER
@@ -84,9 +73,9 @@ void mp_openmetrics_emit(const mp_snapshot_t *s, mp_emitter_t *e)
                 continue;
             uint64_t v = k == 0 ? t->class_allocs[c] : k == 1 ? t->class_frees[c]
                                                               : t->class_allocs[c] - t->class_frees[c];
-            line(e, "%s%s{%s,size=\"%u\"} %lu\n", per_class[k].name, sfx, labels, s->class_size[c],
+            mp_emit_rawf(e, "%s%s{%s,size=\"%u\"} %lu\n", per_class[k].name, sfx, labels, s->class_size[c],
                  (unsigned long)v);
         }
     }
-    line(e, "# EOF\n");
+    mp_emit_rawf(e, "# EOF\n");
 }

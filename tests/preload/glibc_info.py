@@ -30,7 +30,7 @@ sys.stdout.flush()
 libc.malloc_stats()
 """
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pcheck import check, finish  # noqa: E402
 
 

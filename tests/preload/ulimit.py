@@ -14,7 +14,7 @@ import tempfile
 
 LIB = os.path.abspath(sys.argv[1])
 PROGRAM = "x = [bytes(600 + i % 400) for i in range(200000)]; print(len(x))"  # past pymalloc: malloc
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pcheck import check, finish  # noqa: E402
 
 

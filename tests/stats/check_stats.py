@@ -16,16 +16,8 @@ import time
 build = sys.argv[1]
 lib = os.path.join(build, "libmpool.so")
 prog = lambda name: os.path.join(build, "tests", "stats", name)
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pcheck import check, finish  # noqa: E402
 
 
 def run(args, env_extra, timeout=60, preload=False):
@@ -250,5 +242,4 @@ r = run(["/bin/true"], {"MPOOL_STATS": link}, preload=True)
 check(open(target).read() == "precious\n", "symlink target untouched")
 check(not os.path.islink(link) and load(link)["version"] == 1, "symlink replaced by the dump")
 
-print(f"check_stats: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("check_stats")

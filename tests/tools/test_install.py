@@ -6,22 +6,14 @@ each page without a warning.
     tests/tools/test_install.py BUILD_DIR
 """
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pcheck import check, finish  # noqa: E402
+
 BUILD = os.path.abspath(sys.argv[1])
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def introspect(what):
@@ -59,5 +51,4 @@ with tempfile.TemporaryDirectory() as dest:
               f"man -l {page} renders: {m.stdout[:200]!r}")
         check(m.stderr.strip() == "", f"man -l {page} warns: {m.stderr[:300]!r}")
 
-print(f"install: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("install")

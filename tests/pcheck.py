@@ -1,4 +1,4 @@
-"""What the Python preload tests share: check() counts a pass or prints a
+"""What the Python tests share (tests/*/ import it from here): check() counts a pass or prints a
 failure; finish() prints the closing line and exits 1 on any failure."""
 import sys
 

@@ -7,6 +7,7 @@
 #include "base/options.h"
 #include "core/alloc.h"
 #include "core/counters.h"
+#include "core/init.h"
 #include "platform/os.h"
 
 #include <errno.h>
@@ -26,16 +27,20 @@
  * libmpool does not have (docs/API.md). */
 int mp_mallopt(int param, int value)
 {
+    mp_init(); /* as glibc: a call before the first malloc is not undone by start-up */
     switch (param) {
     case M_MXFAST:
         return (size_t)value <= GLIBC_MAX_FAST;
     case M_PERTURB:
         mp_set_perturb(value);
         return 1;
-    case M_TRIM_THRESHOLD:
-        if (value < 0)
-            __atomic_store_n(&mp_opt.decay_ms, 0, __ATOMIC_RELAXED);
+    case M_TRIM_THRESHOLD: { /* < 0: no decay; else the decay as configured */
+        static size_t configured = SIZE_MAX; /* MPOOL_DECAY_MS, before any mallopt */
+        if (configured == SIZE_MAX)
+            configured = mp_opt.decay_ms;
+        __atomic_store_n(&mp_opt.decay_ms, value < 0 ? 0 : configured, __ATOMIC_RELAXED);
         return 1;
+    }
     default:
         return 1;
     }

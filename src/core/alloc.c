@@ -32,16 +32,17 @@ _Atomic int mp_perturb_byte;
 
 void mp_set_perturb(int value)
 {
-    atomic_store_explicit(&mp_perturb_byte, value & 0xff, memory_order_relaxed);
+    atomic_store_explicit(&mp_perturb_byte, value, memory_order_relaxed);
     mp_tcache_set_gates();
 }
 
-/* The M_PERTURB byte, or 0: off, and always off under MPOOL_DEBUG, whose
- * own fill is checked on reuse. */
+/* The M_PERTURB value, 0 when off (glibc keeps the whole int: 256 fills
+ * with 0xff and 0), and always off under MPOOL_DEBUG, whose own fill is
+ * checked on reuse. */
 static int perturb_byte(void)
 {
-    int b = atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
-    return MP_UNLIKELY(b) && !mp_opt.debug ? b : 0;
+    int v = atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
+    return MP_UNLIKELY(v) && !mp_opt.debug ? v : 0;
 }
 
 /* The calling thread's cache, made on first use; NULL while this thread
@@ -177,7 +178,7 @@ static void *alloc_aligned(size_t n, size_t align, bool zero)
     void *p = alloc_capped(tc, n, align, zero);
     int perturb = perturb_byte();
     if (MP_UNLIKELY(perturb) && p && !zero)
-        memset(p, perturb ^ 0xff, n);
+        memset(p, (perturb ^ 0xff) & 0xff, n);
     return p;
 }
 
@@ -260,9 +261,7 @@ static bool free_fallback(void *p)
     mp_fallback_info_t info;
     if (MP_UNLIKELY(mp_opt.debug) && mp_fallback_lookup(p, &info))
         mp_debug_check("free", p, info.usable);
-    int perturb = perturb_byte();
-    if (MP_UNLIKELY(perturb) && mp_fallback_lookup(p, &info))
-        memset(p, perturb, info.usable);
+
     if (!mp_fallback_free(p, &info))
         return false;
     count_free_of(&info);
@@ -286,9 +285,9 @@ void mp_free_generic(void *p)
             mp_debug_check("free", p, mp_classes[cls].size);
             mp_debug_fill_freed(p, mp_classes[cls].size);
         }
-        int perturb = perturb_byte();
+        int perturb = perturb_byte(); /* pooled blocks only: glibc does not fill what it unmaps */
         if (MP_UNLIKELY(perturb))
-            memset(p, perturb, mp_classes[cls].size); /* the links below go over it */
+            memset(p, perturb & 0xff, mp_classes[cls].size); /* the links below go over it */
         if (MP_UNLIKELY(mp_limit_on()))
             mp_limit_release(mp_classes[cls].size);
         mp_tcache_t *tc = thread_cache();

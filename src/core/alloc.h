@@ -34,9 +34,10 @@ void *mp_pvalloc(size_t n) MP_HIDDEN;
 size_t mp_usable_size(const void *p) MP_HIDDEN;
 void mp_free_sized(void *p, size_t n) MP_HIDDEN;
 
-/* mallopt(M_PERTURB): malloc fills a new block's n bytes with the byte's
- * complement and free fills a freed block with the byte, as glibc does; 0
- * (the default) turns it off.  While on, the fast paths are closed. */
+/* mallopt(M_PERTURB): malloc fills a new block's n bytes with the low
+ * byte's complement and free fills a freed pooled block with the byte, as
+ * glibc does (not the fallback's, as glibc does not fill what it unmaps);
+ * 0 (the default) turns it off.  While on, the fast paths are closed. */
 extern _Atomic int mp_perturb_byte MP_HIDDEN;
 void mp_set_perturb(int value) MP_HIDDEN;
 

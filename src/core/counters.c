@@ -109,6 +109,11 @@ MP_RACY_READER void mp_counters_collect(mp_totals_t *t)
 #undef MP_COUNTER
 
     /* the DERIVED rows, from the others */
+    /* (read racily, frees may be newer than allocs: never below zero) */
+    if (t->fallback_frees > t->fallback_allocs)
+        t->fallback_frees = t->fallback_allocs;
+    if (t->fallback_bytes_out > t->fallback_bytes_in)
+        t->fallback_bytes_out = t->fallback_bytes_in;
     t->fallback_bytes = t->fallback_bytes_in - t->fallback_bytes_out;
     t->fallback_active_blocks = t->fallback_allocs - t->fallback_frees;
     t->threads_live = t->threads_started - t->threads_exited;

@@ -104,6 +104,14 @@ static void set_owner(mp_tcache_t *tc)
     tc->owner_tid = mp_os_gettid();
 }
 
+/* Open (flush at the class's limit) or close (0) every gate of tc. */
+static void set_cache_gates(mp_tcache_t *tc, bool open)
+{
+    for (unsigned c = 1; c < mp_num_classes; c++)
+        __atomic_store_n(&tc->bins[c].flush_at, open ? mp_classes[c].cache_limit : 0,
+                         __ATOMIC_RELAXED);
+}
+
 mp_tcache_t *mp_tcache_for_thread(void)
 {
     if (!mp_init() || thread_state == THREAD_EXITED)
@@ -111,14 +119,15 @@ mp_tcache_t *mp_tcache_for_thread(void)
     mp_tcache_t *tc = cache_acquire();
     if (tc == NULL)
         return NULL;
-    bool open = mp_tcache_gates_open();
-    for (unsigned c = 1; c < mp_num_classes; c++) {
-        __atomic_store_n(&tc->bins[c].flush_at, open ? mp_classes[c].cache_limit : 0, __ATOMIC_RELAXED);
+    for (unsigned c = 1; c < mp_num_classes; c++)
         if (tc->bins[c].countdown <= 0) /* a new cache */
             mp_sample_set_countdown(tc, c, mp_sample_interval(tc, c));
-    }
     set_owner(tc);
-    atomic_store_explicit(&tc->in_use, 1, memory_order_release);
+    /* In use first, then the gates: a thread that changes them meanwhile
+     * sees this cache, or this thread sees its change. */
+    atomic_store_explicit(&tc->in_use, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    set_cache_gates(tc, mp_tcache_gates_open());
     mp_tls_cache = tc;
     thread_state = THREAD_ACTIVE;
     mp_count_shared(threads_started, 1);
@@ -230,15 +239,21 @@ bool mp_tcache_gates_open(void)
  * bin's flush_at is 0, which both fast paths test, so malloc and free in every
  * thread take the slow path from the next call on.  The store races only
  * with the owner's reads of flush_at. */
+/* Two threads may set gates at once (a cap, mallopt(M_PERTURB)): whichever
+ * stores last must store what holds now, so the stores are redone until
+ * the answer did not change under them. */
 void mp_tcache_set_gates(void)
 {
     bool open = mp_tcache_gates_open();
-    for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next) {
-        if (!atomic_load_explicit(&tc->in_use, memory_order_relaxed))
-            continue;
-        for (unsigned c = 1; c < mp_num_classes; c++)
-            __atomic_store_n(&tc->bins[c].flush_at, open ? mp_classes[c].cache_limit : 0,
-                             __ATOMIC_RELAXED);
+    for (;;) {
+        for (mp_tcache_t *tc = mp_tcache_all(); tc; tc = tc->all_next)
+            if (atomic_load_explicit(&tc->in_use, memory_order_seq_cst))
+                set_cache_gates(tc, open);
+        atomic_thread_fence(memory_order_seq_cst);
+        bool now = mp_tcache_gates_open();
+        if (now == open)
+            return;
+        open = now;
     }
 }
 

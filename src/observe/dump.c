@@ -29,9 +29,10 @@
 #include <unistd.h>
 
 static _Atomic int dumping;
-/* The number that %n stands for: the process's dumps to a path with %n so
- * far, so none overwrites another (under `dumping`; 0 again in a fork
- * child, a process of its own: %p tells the two apart). */
+/* The number that %n stands for: the dumps the process has written to
+ * paths with %n so far (any such path: MPOOL_STATS, mpool_stats_dump's), so
+ * none overwrites another (under `dumping`; 0 again in a fork child, a
+ * process of its own: %p tells the two apart). */
 static unsigned dump_serial;
 
 static _Atomic int warned;
@@ -199,8 +200,8 @@ static int write_fd(int fd, int mode, const char *reason)
 }
 
 /* path with each %p replaced by the pid and each %n by the dump's number;
- * false if it does not fit */
-static bool expand_path(const char *path, char *out, size_t cap)
+ * false if it does not fit.  *numbered: path has %n. */
+static bool expand_path(const char *path, char *out, size_t cap, bool *numbered_out)
 {
     size_t n = 0;
     char pid[24], serial[24];
@@ -226,8 +227,7 @@ static bool expand_path(const char *path, char *out, size_t cap)
         n += len;
     }
     out[n] = '\0';
-    if (numbered)
-        dump_serial++;
+    *numbered_out = numbered;
     return true;
 }
 
@@ -237,7 +237,8 @@ static int dump_locked(const char *path, const char *reason)
     if (path[0] == '-' && path[1] == '\0')
         return write_fd(STDERR_FILENO, mode, reason) == 0 ? 0 : (errno = EIO, -1);
     char final[MP_OPT_STRING_MAX + 32], tmp[MP_OPT_STRING_MAX + 64];
-    if (!expand_path(path, final, sizeof final - 32)) {
+    bool numbered;
+    if (!expand_path(path, final, sizeof final - 32, &numbered)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -260,6 +261,8 @@ static int dump_locked(const char *path, const char *reason)
     if (rc != 0) {
         mp_os_unlink(tmp);
         errno = err ? err : EIO;
+    } else if (numbered) {
+        dump_serial++; /* only a dump written uses a number up */
     }
     return rc;
 }
@@ -292,7 +295,7 @@ size_t mp_dump_json(char *buf, size_t cap)
 /* MPOOL_STATS as the directory the program started in reads it: a relative
  * path is resolved at start, so a program that changes directory still
  * writes its dumps where it was asked to. */
-static char stats_path_abs[MP_OPT_STRING_MAX + 1];
+static char stats_path_abs[MP_OPT_STRING_MAX];
 static const char *stats_path; /* NULL: MPOOL_STATS unset */
 
 static void resolve_stats_path(void)
@@ -302,9 +305,13 @@ static void resolve_stats_path(void)
     if (p == NULL || p[0] == '/' || (p[0] == '-' && p[1] == '\0'))
         return;
     char cwd[MP_OPT_STRING_MAX];
-    if (mp_os_getcwd(cwd, sizeof cwd) &&
-        mp_fmt(stats_path_abs, sizeof stats_path_abs, "%s/%s", cwd, p) < sizeof stats_path_abs)
+    /* not "(unreachable)/...": a directory outside the process's root */
+    if (mp_os_getcwd(cwd, sizeof cwd) && cwd[0] == '/' &&
+        mp_fmt(stats_path_abs, sizeof stats_path_abs, "%s/%s", cwd, p) < MP_OPT_STRING_MAX)
         stats_path = stats_path_abs;
+    else
+        mp_warn("MPOOL_STATS is relative and the directory cannot be resolved: "
+                "dumps go to the directory the program is in when it writes them");
 }
 
 const char *mp_dump_default_path(void)

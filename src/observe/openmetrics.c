@@ -1,7 +1,7 @@
 /* MPOOL_STATS_FORMAT=openmetrics: the dump's figures as OpenMetrics text
  * (the Prometheus exposition format's standard), so that a directory of
- * dumps feeds node_exporter's textfile collector and every process shows up
- * in an existing monitoring system.
+ * dumps can be read by anything that reads OpenMetrics (Prometheus,
+ * prometheus_client).
  *
  * One family per counter of core/counters.def that the dump shows (its
  * metric column says counter or gauge), named mpool_<key> for the top level
@@ -25,6 +25,14 @@ static void label_value(const char *s, char *out, size_t cap)
         } else {
             out[n++] = *s;
         }
+    }
+    if (*s) { /* cut: not inside a UTF-8 character */
+        size_t whole = n;
+        while (whole > 0 && ((unsigned char)out[whole - 1] & 0xc0) == 0x80)
+            whole--;
+        if (whole > 0 && ((unsigned char)out[whole - 1] & 0x80))
+            whole--; /* the cut character's first byte */
+        n = whole;
     }
     out[n] = '\0';
 }

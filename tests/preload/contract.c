@@ -906,6 +906,14 @@ static void test_mallopt(void)
             free(p);
         }
     }
+    /* glibc keeps the whole value: 256 is on, and fills with 0xff and 0 */
+    CHECK(mallopt(M_PERTURB, 256) == 1, "mallopt(M_PERTURB, 256) != 1");
+    unsigned char *w = malloc(100);
+    size_t not_ff = 0;
+    for (size_t k = 0; w && k < 100; k++)
+        not_ff += w[k] != 0xff;
+    CHECK(w && not_ff == 0, "M_PERTURB 256: malloc(100) has %zu bytes not 0xff", not_ff);
+    free(w);
     CHECK(mallopt(M_PERTURB, 0) == 1, "mallopt(M_PERTURB, 0) != 1");
     void *q = malloc(100);
     CHECK(q != NULL, "malloc after M_PERTURB 0");

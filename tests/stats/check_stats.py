@@ -185,14 +185,18 @@ if families:
 
 # --- %n: two signals and the exit leave three whole dumps ------------------------
 numbered = os.path.join(tmp, "n-%p-%n.json")
-p = subprocess.Popen(["/usr/bin/python3", "-c", "import sys, time; sys.stdin.readline(); time.sleep(0.2)"],
+p = subprocess.Popen(["/usr/bin/python3", "-c",
+                      "import sys\nprint('ready', flush=True)\nsys.stdin.readline()\n"],
                      env={**os.environ, "LD_PRELOAD": lib, "MPOOL_STATS": numbered,
-                          "MPOOL_STATS_SIGNAL": "USR2"}, stdin=subprocess.PIPE)
-time.sleep(0.5)
-for _ in range(2):
+                          "MPOOL_STATS_SIGNAL": "USR2"},
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+p.stdout.readline()  # libmpool's handler is in place before the program runs
+for i in range(2):
     p.send_signal(signal.SIGUSR2)
-    time.sleep(0.3)
-p.communicate(b"go\n", timeout=30)
+    deadline = time.time() + 60  # the next signal only once this dump is there
+    while time.time() < deadline and not os.path.exists(os.path.join(tmp, f"n-{p.pid}-{i}.json")):
+        time.sleep(0.02)
+p.communicate("go\n", timeout=60)
 names = sorted(f for f in os.listdir(tmp) if f.startswith(f"n-{p.pid}-"))
 check(names == [f"n-{p.pid}-{i}.json" for i in range(3)], f"%n: three numbered dumps, got {names}")
 reasons = [load(os.path.join(tmp, f))["reason"] for f in names]

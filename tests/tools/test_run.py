@@ -154,27 +154,38 @@ with tempfile.TemporaryDirectory() as tmp:
     check(re.search(r"2 more dump\(s\) written during the run", r.stderr),
           "forking program: children's dumps listed", r.stderr[-600:])
 
-    # ---- signals sent to mpool-run reach the program; its pid is printed -----------------
+    # ---- signals sent to mpool-run reach the program; its pid is printed; %n ---------
     e = dict(os.environ)
     for k in ("LD_PRELOAD", "MPOOL_STATS", "MPOOL_PROF", "MPOOL_LIB", "MPOOL_STATS_SIGNAL"):
         e.pop(k, None)
     e["TMPDIR"] = TMP
-    waiter = ("import json, os, sys, time\n"
+    waiter = ("import sys\n"
               "x = [bytes(1000) for _ in range(1000)]\n"
-              "time.sleep(2)\n"
-              "path = os.environ['MPOOL_STATS'].replace('%p', str(os.getpid()))\n"
-              "print(json.load(open(path))['reason'])\n")
-    p = subprocess.Popen([RUN, "--lib", LIB, "--signal", "USR2", "--", "/usr/bin/python3", "-c", waiter],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
-    time.sleep(0.8)
-    p.send_signal(signal.SIGUSR2)
-    out, err = p.communicate(timeout=120)
+              "print('ready', flush=True)\n"   # libmpool's handler is in place by now
+              "sys.stdin.readline()\n")
+    out_n = os.path.join(TMP, "sig-%p-%n.json")
+    p = subprocess.Popen([RUN, "--lib", LIB, "--signal", "USR2", "--out", out_n, "--",
+                          "/usr/bin/python3", "-c", waiter],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=e)
+    ready = p.stdout.readline().strip()
+    p.send_signal(signal.SIGUSR2)  # to mpool-run, which passes it on
+    deadline = time.time() + 60
+    while time.time() < deadline and not [f for f in os.listdir(TMP)
+                                          if f.startswith("sig-") and f.endswith("-0.json")]:
+        time.sleep(0.05)
+    out, err = p.communicate("go\n", timeout=120)
     m = re.search(r"^mpool-run: /usr/bin/python3 runs as pid (\d+)$", err, re.M)
-    check(p.returncode == 0 and out.strip() == "signal",
+    pid = m.group(1) if m else "?"
+    first = load(os.path.join(TMP, f"sig-{pid}-0.json"))
+    check(ready == "ready" and p.returncode == 0 and first and first["reason"] == "signal",
           "USR2 sent to mpool-run reaches the program, which dumps; mpool-run lives on",
-          f"exit {p.returncode}, program printed {out!r}, stderr {err[-400:]!r}")
-    check(m and dump_path(err) and dump_path(err).endswith(f"mpool-{m.group(1)}.json"),
-          "mpool-run prints the program's pid", err[-400:])
+          f"exit {p.returncode}, dump -0 {first and first['reason']}, stderr {err[-400:]!r}")
+    check(m and dump_path(err) == os.path.join(TMP, f"sig-{pid}-1.json"),
+          "mpool-run prints the pid, and with %n reports the program's last dump (its exit)",
+          err[-400:])
+    check(re.search(r"1 more dump\(s\) written during the run.*sig-" + pid + r"-0\.json", err),
+          "with %n the earlier dump is listed", err[-400:])
 
     # ---- --prof and offline symbolisation of a C program ------------------------------------
     cc = shutil.which("cc") or shutil.which("gcc")

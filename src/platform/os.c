@@ -23,11 +23,16 @@
  * it out of the commit charge under the default overcommit policy; pages are
  * backed (zeroed) on first touch.  Precondition: size is a multiple of the page
  * size.  Postcondition: NULL, or size bytes readable and writable. */
-void *mp_os_reserve(size_t size)
+static void *reserve_near(void *hint, size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+void *mp_os_reserve(size_t size)
+{
+    return reserve_near(NULL, size);
 }
 
 void *mp_os_map(size_t size)
@@ -42,10 +47,9 @@ void *mp_os_map(size_t size)
 int mp_os_map_fixed(void *p, size_t size)
 {
     int saved = errno;
-    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    int err = q == MAP_FAILED ? (errno == ENOMEM ? ENOMEM : EINVAL) : 0;
-    if (q != MAP_FAILED && q != p) {
+    void *q = reserve_near(p, size);
+    int err = q == NULL ? (errno == ENOMEM ? ENOMEM : EINVAL) : 0;
+    if (q != NULL && q != p) {
         munmap(q, size);
         err = EEXIST;
     }
@@ -110,19 +114,31 @@ size_t mp_os_page_size(void)
     return size;
 }
 
-/* The second field of /proc/self/statm, in bytes. */
-uint64_t mp_os_rss_bytes(void)
+/* Field `index` of /proc/self/statm (0: VSZ, 1: RSS), in bytes; false if
+ * the file cannot be read. */
+static bool statm_bytes(unsigned index, uint64_t *bytes)
 {
     char buf[128];
     if (mp_os_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
-        return 0;
+        return false;
     const char *p = buf;
-    while (*p && *p != ' ')
-        p++; /* skip the size field */
+    for (unsigned i = 0; i < index; i++) {
+        while (*p && *p != ' ')
+            p++;
+        if (*p)
+            p++;
+    }
     uint64_t pages = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++)
+    for (; *p >= '0' && *p <= '9'; p++)
         pages = pages * 10 + (uint64_t)(*p - '0');
-    return pages * mp_os_page_size();
+    *bytes = pages * mp_os_page_size();
+    return true;
+}
+
+uint64_t mp_os_rss_bytes(void)
+{
+    uint64_t rss;
+    return statm_bytes(1, &rss) ? rss : 0;
 }
 
 size_t mp_os_address_space_limit(void)
@@ -138,13 +154,9 @@ size_t mp_os_address_space_room(void)
     size_t limit = mp_os_address_space_limit();
     if (limit == SIZE_MAX)
         return SIZE_MAX;
-    char buf[128];
-    if (mp_os_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
+    uint64_t vsz;
+    if (!statm_bytes(0, &vsz))
         return SIZE_MAX; /* unknown (no /proc, no descriptor left): the kernel will say */
-    uint64_t pages = 0;
-    for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
-        pages = pages * 10 + (uint64_t)(*p - '0');
-    uint64_t vsz = pages * mp_os_page_size();
     return limit > vsz ? (size_t)(limit - vsz) : 0;
 }
 

@@ -265,6 +265,7 @@ static bool free_fallback(void *p)
     if (!mp_fallback_free(p, &info))
         return false;
     count_free_of(&info);
+    mp_reclaim_fallback_freed();
     if (MP_UNLIKELY(mp_limit_on()))
         mp_limit_release(info.cls ? mp_classes[info.cls].size : info.usable);
     return true;

@@ -14,6 +14,7 @@
 #include "core/init.h"
 #include "base/options.h"
 #include "base/report.h"
+#include "core/background.h"
 #include "core/limit.h"
 #include "core/reclaim.h"
 #include "core/region.h"
@@ -49,9 +50,25 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
-static void fork_prepare(void)
+static MP_TLS bool fork_held; /* prepare held our thread instead */
+
+/* The program has no thread but the caller (and perhaps ours, held out of
+ * its work): nobody can hold our locks, and the caller may be a signal
+ * handler that interrupted one.  glibc's flag stays false once a thread
+ * was made, ours too: the kernel's count tells. */
+static bool program_alone(void)
 {
     if (__libc_single_threaded)
+        return true;
+    if (!mp_background_ever_started())
+        return false;
+    unsigned threads = mp_os_live_threads();
+    return threads == 1 || (threads == 2 && (fork_held = mp_background_fork_hold()));
+}
+
+static void fork_prepare(void)
+{
+    if (program_alone())
         return;
     if (_IO_list_lock)
         _IO_list_lock();
@@ -64,6 +81,10 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
+    if (fork_held) {
+        mp_background_fork_release();
+        fork_held = false;
+    }
     if (!fork_locked)
         return;
     mp_fallback_fork_parent();
@@ -77,11 +98,13 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    fork_held = false;
     mp_fallback_fork_child();
     mp_tcache_fork_child();
     mp_site_fork_child();
     mp_reclaim_fork_child();
     mp_region_fork_child();
+    mp_background_fork_child();
     if (fork_locked && _IO_list_resetlock)
         _IO_list_resetlock(); /* glibc resets it too when it took it: harmless twice */
     fork_locked = false;

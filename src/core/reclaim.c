@@ -13,9 +13,13 @@
  * released within MPOOL_DECAY_MS / 2 or so, and one reused within that
  * time is not.  The passes are driven by the
  * allocator's own slow paths (refill and flush, every batch of 16-128
- * blocks): there is no background thread, and a program that stops calling
- * malloc and free altogether keeps what it had (malloc_trim(0) or
- * mpool_trim() release at once).
+ * blocks) and, when memory waits for them while the program calls neither
+ * malloc nor free, by the background thread (core/background.c): a slow
+ * path that flushed a megabyte since the last pass, or a pass that left
+ * spans waiting, huge blocks cached or jemalloc's pages dirty, hands it the
+ * decay task, which runs the passes until nothing waits.  The same pass
+ * purges our jemalloc arena once no block was freed into it for
+ * MPOOL_DECAY_MS (jemalloc's own decay runs only inside its calls).
  *
  * A pass walks every free block of its class, so a class whose stack is
  * busy (more than BUSY_POPS batches taken from it since its last pass: its
@@ -37,6 +41,7 @@
 #define _GNU_SOURCE
 #include "core/reclaim.h"
 #include "base/options.h"
+#include "core/background.h"
 #include "core/gstack.h"
 #include "core/init.h"
 #include "core/region.h"
@@ -62,6 +67,8 @@ static uint32_t backoff[MP_NUM_CLASSES];   /* passes to skip: long stacks with n
 static uint32_t skip[MP_NUM_CLASSES];
 static uint64_t pops_seen[MP_NUM_CLASSES];  /* the stack's pops at its last pass */
 static uint32_t busy_skips[MP_NUM_CLASSES]; /* passes skipped in a row for being busy */
+static size_t waiting_spans; /* under `running`: spans the passes left to release at the next */
+static uint32_t class_waiting[MP_NUM_CLASSES]; /* of them, each class's at its last pass */
 
 enum { BUSY_POPS = 32, BUSY_SKIPS = 7 };
 
@@ -95,6 +102,7 @@ static uint32_t decide(size_t span, unsigned cls, bool all, uint32_t id, size_t 
             releasing[(*nrel)++] = (char *)(mp_region.base + (span << MP_PAGE_SHIFT));
         } else {
             span_idle[span] = id; /* wholly free now: released if it still is next time */
+            waiting_spans++;
         }
     }
     span_count[span] = (uint64_t)id << 32 | verdict;
@@ -110,10 +118,12 @@ static size_t reclaim_class(unsigned cls, bool all)
     mp_block_t *list = mp_gstack_take_all(st);
     if (list == NULL) {
         last_pass[cls] = id; /* a look that saw nothing free: the next starts afresh */
+        class_waiting[cls] = 0;
         return 0;
     }
     const mp_class_info_t *ci = &mp_classes[cls];
     unsigned n;
+    size_t waiting_before = waiting_spans;
 
     /* count each span's free blocks */
     size_t blocks = 0;
@@ -153,8 +163,11 @@ static size_t reclaim_class(unsigned cls, bool all)
         mp_region_release_span(releasing[i], ci->span_pages);
     size_t released = nrel * ((size_t)ci->span_pages << MP_PAGE_SHIFT);
 
-    /* a long stack with no span to give: fragmented, not idle; look less often */
-    if (!all && blocks >= 65536 && nrel == 0)
+    class_waiting[cls] = (uint32_t)(waiting_spans - waiting_before);
+
+    /* a long stack with no span to give, now or at the next pass: fragmented,
+     * not idle; look less often */
+    if (!all && blocks >= 65536 && nrel == 0 && class_waiting[cls] == 0)
         backoff[cls] = backoff[cls] ? (backoff[cls] < 32 ? backoff[cls] * 2 : 32) : 1;
     else
         backoff[cls] = 0;
@@ -165,7 +178,9 @@ static size_t reclaim_class(unsigned cls, bool all)
 static size_t reclaim_all_classes(bool all)
 {
     size_t released = 0;
+    waiting_spans = 0;
     for (unsigned c = 1; c < mp_num_classes; c++) {
+        waiting_spans += class_waiting[c]; /* a class skipped keeps what it had */
         if (!all && skip[c]) {
             skip[c]--;
             continue;
@@ -175,9 +190,11 @@ static size_t reclaim_all_classes(bool all)
         pops_seen[c] = pops;
         if (!all && drawn > BUSY_POPS && busy_skips[c] < BUSY_SKIPS) {
             busy_skips[c]++;
+            waiting_spans++; /* not looked at: its free spans, if any, wait for a pass */
             continue;
         }
         busy_skips[c] = 0;
+        waiting_spans -= class_waiting[c];
         released += reclaim_class(c, all);
     }
     atomic_fetch_add_explicit(&mp_reclaim_passes, 1, memory_order_relaxed);
@@ -218,20 +235,106 @@ static void pass_end(void)
     pass_here = 0;
 }
 
-void mp_reclaim_tick(void)
+/* ---- the decay ---------------------------------------------------------------- */
+
+#define WORTH_A_THREAD ((size_t)1 << 20) /* bytes flushed since a pass that wake the thread */
+
+static _Atomic size_t freed_since_pass; /* flushed to the global stacks since the last pass */
+static _Atomic bool memory_waits;       /* the last pass left something for the next */
+static _Atomic bool decay_queued;       /* the background thread has the decay task */
+static size_t dirty_seen;               /* under `running`: jemalloc's dirty estimate, */
+static uint64_t dirty_since_ns;         /* unchanged since then */
+
+static uint64_t decay_period_ns(void)
+{
+    return mp_opt.decay_ms * 250000u; /* a quarter of MPOOL_DECAY_MS */
+}
+
+/* Our jemalloc arena's dirty pages go back once nothing was freed into it
+ * for MPOOL_DECAY_MS. */
+static void purge_idle_fallback(uint64_t now)
+{
+    size_t dirty = mp_fallback_dirty_bytes();
+    if (dirty != dirty_seen) {
+        dirty_seen = dirty;
+        dirty_since_ns = now;
+    } else if (dirty && now - dirty_since_ns >= mp_opt.decay_ms * 1000000u &&
+               mp_fallback_can_give_back()) {
+        mp_fallback_give_back(0, true);
+        dirty_seen = mp_fallback_dirty_bytes();
+    }
+}
+
+/* A pass if one is due (under `running`). */
+static void decay_pass(uint64_t now)
+{
+    if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
+        return;
+    atomic_store_explicit(&next_due_ns, now + decay_period_ns(), memory_order_relaxed);
+    atomic_store_explicit(&freed_since_pass, 0, memory_order_relaxed);
+    if (span_count != NULL)
+        reclaim_all_classes(false);
+    mp_fallback_release_cached(false); /* the huge cache has no pool tables to wait for */
+    purge_idle_fallback(now);
+    atomic_store_explicit(&memory_waits,
+                          waiting_spans || mp_fallback_cached_bytes() || dirty_seen,
+                          memory_order_relaxed);
+}
+
+static uint64_t decay_task(void);
+
+static void queue_decay(void)
+{
+    if (!atomic_exchange(&decay_queued, true) && !mp_background_run(decay_task))
+        atomic_store(&decay_queued, false); /* no thread: the slow paths' ticks go on */
+}
+
+/* The background thread's task: passes until nothing waits. */
+static uint64_t decay_task(void)
+{
+    if (mp_opt.decay_ms == 0)
+        return 0;
+    uint64_t now = mp_os_coarse_ns(), due = atomic_load_explicit(&next_due_ns, memory_order_relaxed);
+    if (now < due)
+        return due - now; /* judged by a pass after the memory that woke it */
+    if (!pass_begin(false))
+        return decay_period_ns();
+    decay_pass(now);
+    pass_end();
+    if (atomic_load_explicit(&memory_waits, memory_order_relaxed))
+        return decay_period_ns();
+    atomic_store(&decay_queued, false);
+    if (atomic_load(&freed_since_pass) >= WORTH_A_THREAD && !atomic_exchange(&decay_queued, true))
+        return decay_period_ns(); /* freed meanwhile: keep the task */
+    return 0;
+}
+
+void mp_reclaim_tick(size_t flushed)
 {
     if (mp_opt.decay_ms == 0)
         return;
+    mp_background_poke();
+    if (flushed && atomic_fetch_add_explicit(&freed_since_pass, flushed, memory_order_relaxed) +
+                           flushed >= WORTH_A_THREAD &&
+        !atomic_load_explicit(&decay_queued, memory_order_relaxed))
+        queue_decay();
     uint64_t now = mp_os_coarse_ns();
     if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
         return;
     if (!pass_begin(false))
         return;
-    atomic_store_explicit(&next_due_ns, now + mp_opt.decay_ms * 250000u, memory_order_relaxed);
-    if (span_count != NULL)
-        reclaim_all_classes(false);
-    mp_fallback_release_cached(false); /* the huge cache has no pool tables to wait for */
+    decay_pass(now);
     pass_end();
+    if (atomic_load_explicit(&memory_waits, memory_order_relaxed) &&
+        !atomic_load_explicit(&decay_queued, memory_order_relaxed))
+        queue_decay();
+}
+
+void mp_reclaim_fallback_freed(void)
+{
+    if (mp_opt.decay_ms && !atomic_load_explicit(&decay_queued, memory_order_relaxed) &&
+        (mp_fallback_cached_bytes() || mp_fallback_dirty_bytes() >= WORTH_A_THREAD))
+        queue_decay();
 }
 
 size_t mp_reclaim_pass(bool all)

@@ -6,16 +6,22 @@
 #include "core/types.h"
 
 void mp_reclaim_init(void) MP_HIDDEN; /* before mp_region_init: its tables */
-void mp_reclaim_tick(void) MP_HIDDEN;   /* from slow paths: a pass when one is due */
+/* From slow paths: a pass when one is due; flushed: bytes this thread gave
+ * to the global stacks since its last tick (enough of them wake the
+ * background thread's decay). */
+void mp_reclaim_tick(size_t flushed) MP_HIDDEN;
 /* From refill and flush: every 8th of them ticks (a clock read each). */
 static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
 {
     if (MP_UNLIKELY(tc->reclaim_skip == 0)) {
         tc->reclaim_skip = 8;
-        mp_reclaim_tick();
+        mp_reclaim_tick(tc->flushed_bytes);
+        tc->flushed_bytes = 0;
     }
     tc->reclaim_skip--;
 }
+/* A fallback block was freed: its memory may wait for the decay. */
+void mp_reclaim_fallback_freed(void) MP_HIDDEN;
 /* The pools took `bytes` of new memory (a new span): the fallback's free
  * memory goes first, as fast (reclaim.c, "pools grew"). */
 void mp_reclaim_pools_grew(size_t bytes) MP_HIDDEN;

@@ -212,6 +212,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
         bin->head = NULL;
     }
     mp_gstack_push(&mp_class_stacks[cls], rest, bin->count - keep);
+    tc->flushed_bytes += (size_t)(bin->count - keep) * mp_classes[cls].size;
     if (MP_COUNTERS)
         mp_counters_held(tc, -(int64_t)(bin->count - keep) * mp_classes[cls].size);
     bin->count = keep;

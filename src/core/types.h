@@ -144,6 +144,7 @@ typedef struct mp_tcache {
     int64_t pending;                /* bytes taken in (refills) less given back (flushes)
                                      * not yet published (counters.c) */
     uint32_t reclaim_skip;          /* refills and flushes until the next reclaim tick */
+    size_t flushed_bytes;           /* given to the global stacks since the last tick */
     mp_thread_counters_t counters;  /* counters.def's PER_THREAD rows */
     _Atomic int in_use;             /* 1 while a live thread owns this cache (2: retiring) */
     pid_t owner_pid, owner_tid;     /* the owner's process and thread ids */

@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h> /* rename(2) */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -178,6 +180,11 @@ uint64_t mp_os_coarse_ns(void)
     return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
+uint64_t mp_os_wall_ms(void)
+{
+    return clock_ns(CLOCK_REALTIME) / 1000000u;
+}
+
 /* Write all of s, retrying short writes and EINTR; false if a write failed.
  * errno is preserved, so that a warning never changes what the program sees. */
 bool mp_os_write(int fd, const char *s, size_t n)
@@ -202,6 +209,11 @@ bool mp_os_write(int fd, const char *s, size_t n)
 int mp_os_create_excl(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+}
+
+int mp_os_open_truncate(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
 }
 
 int mp_os_close(int fd)
@@ -322,4 +334,83 @@ long mp_os_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t timeout_ns)
 void mp_os_futex_wake(_Atomic uint32_t *word, int count)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+/* ---- threads of our own ---- */
+
+/* With every signal blocked, which the new thread inherits: the program's
+ * signals are never delivered to it.  A small stack: it counts against
+ * RLIMIT_AS, and our thread needs a few pages. */
+bool mp_os_thread_start(void *(*fn)(void *), void *arg, size_t stack, unsigned long *handle)
+{
+    int saved = errno;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return false;
+    pthread_attr_setstacksize(&attr, stack);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int rc = pthread_create(&t, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    errno = saved;
+    if (rc != 0)
+        return false;
+    *handle = (unsigned long)t;
+    return true;
+}
+
+void mp_os_thread_join(unsigned long handle)
+{
+    int saved = errno;
+    pthread_join((pthread_t)handle, NULL);
+    errno = saved;
+}
+
+void mp_os_thread_detach_self(void)
+{
+    pthread_detach(pthread_self());
+}
+
+void mp_os_thread_name(const char *name)
+{
+    int saved = errno;
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+    errno = saved;
+}
+
+/* Field 20 of /proc/self/stat, less the main thread when it ended with
+ * pthread_exit (the process's state, field 3, is then Z while other
+ * threads run on).  Fields start after the command name, which may hold
+ * spaces and parentheses: the last ')' ends it. */
+unsigned mp_os_live_threads(void)
+{
+    char buf[1024];
+    if (mp_os_read_file("/proc/self/stat", buf, sizeof buf) <= 0)
+        return 0;
+    const char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ')
+        return 0;
+    bool main_ended = p[2] == 'Z';
+    for (int field = 2; field < 20; field++) { /* p is at the end of field 2 */
+        p = strchr(p + 1, ' ');
+        if (p == NULL)
+            return 0;
+    }
+    unsigned n = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        n = n * 10 + (unsigned)(*p - '0');
+    return main_ended && n > 0 ? n - 1 : n;
+}
+
+long mp_os_unshare(int flags)
+{
+    return syscall(SYS_unshare, flags);
+}
+
+long mp_os_setns(int fd, int nstype)
+{
+    return syscall(SYS_setns, fd, nstype);
 }

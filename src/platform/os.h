@@ -31,10 +31,13 @@ size_t mp_os_address_space_limit(void) MP_OS_HIDDEN; /* RLIMIT_AS, or SIZE_MAX *
 /* ---- clocks ---- */
 uint64_t mp_os_now_ns(void) MP_OS_HIDDEN;    /* CLOCK_MONOTONIC, in ns */
 uint64_t mp_os_coarse_ns(void) MP_OS_HIDDEN; /* CLOCK_MONOTONIC_COARSE: cheap, 1-4 ms steps */
+uint64_t mp_os_wall_ms(void) MP_OS_HIDDEN;   /* CLOCK_REALTIME, in ms since the epoch */
 
 /* ---- files ---- */
 bool mp_os_write(int fd, const char *s, size_t n) MP_OS_HIDDEN; /* all of it; errno kept */
 int mp_os_create_excl(const char *path) MP_OS_HIDDEN; /* new file, 0644, no symlink; -1 + errno */
+/* A file to append to, emptied first (0644, no symlink); -1 + errno. */
+int mp_os_open_truncate(const char *path) MP_OS_HIDDEN;
 int mp_os_close(int fd) MP_OS_HIDDEN;
 int mp_os_rename(const char *from, const char *to) MP_OS_HIDDEN;
 void mp_os_unlink(const char *path) MP_OS_HIDDEN;
@@ -61,5 +64,20 @@ void mp_os_restore_signals(const void *saved_sigset) MP_OS_HIDDEN;
  * timeout); -1 + errno as futex(2). */
 long mp_os_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t timeout_ns) MP_OS_HIDDEN;
 void mp_os_futex_wake(_Atomic uint32_t *word, int count) MP_OS_HIDDEN;
+
+/* ---- threads of our own (not async-signal-safe: pthread_create) ---- */
+/* A joinable thread running fn(arg), with every signal blocked; false if
+ * it cannot be made. */
+bool mp_os_thread_start(void *(*fn)(void *), void *arg, size_t stack,
+                        unsigned long *handle) MP_OS_HIDDEN;
+void mp_os_thread_join(unsigned long handle) MP_OS_HIDDEN;
+void mp_os_thread_detach_self(void) MP_OS_HIDDEN;
+void mp_os_thread_name(const char *name) MP_OS_HIDDEN;  /* the calling thread's, 15 bytes */
+/* The process's threads still running (a main thread that ended with
+ * pthread_exit is not); 0 if unknown. */
+unsigned mp_os_live_threads(void) MP_OS_HIDDEN;
+/* The raw system calls, -1 + errno: for the exported unshare and setns. */
+long mp_os_unshare(int flags) MP_OS_HIDDEN;
+long mp_os_setns(int fd, int nstype) MP_OS_HIDDEN;
 
 #endif

@@ -114,17 +114,58 @@ static int parse_signal(const char *s, size_t *out)
     return 0;
 }
 
+/* A duration in milliseconds: digits, an optional fraction, then ms, s, m
+ * or h (none: ms).  "1.5s" is 1500; what falls below 1 ms is dropped. */
+static int parse_duration(const char *s, size_t *out)
+{
+    uint64_t whole = 0, frac = 0, frac_scale = 1;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > 1000000000000ull)
+            return -1;
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.') {
+        if (*++p < '0' || *p > '9')
+            return -1;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (frac_scale < 1000000) { /* digits past the sixth are noise */
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                frac_scale *= 10;
+            }
+    }
+    uint64_t unit_ms;
+    if (*p == '\0' || strcmp(p, "ms") == 0)
+        unit_ms = 1;
+    else if (strcmp(p, "s") == 0)
+        unit_ms = 1000;
+    else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0)
+        unit_ms = 60 * 1000;
+    else if (strcmp(p, "h") == 0)
+        unit_ms = 3600 * 1000;
+    else
+        return -1;
+    *out = (size_t)(whole * unit_ms + frac * unit_ms / frac_scale);
+    return 0;
+}
+
 int mp_option_parse(mp_option_type_t type, const char *s, size_t *out)
 {
     if (type == MP_OPT_SIGNAL)
         return parse_signal(s, out);
+    if (type == MP_OPT_DURATION)
+        return parse_duration(s, out);
     if (type == MP_OPT_FORMAT) {
-        if (word_is(s, "json") || word_is(s, "text") || word_is(s, "openmetrics")) {
-            *out = word_is(s, "json")   ? MP_FORMAT_JSON
-                   : word_is(s, "text") ? MP_FORMAT_TEXT
-                                        : MP_FORMAT_OPENMETRICS;
-            return 0;
-        }
+        static const char *const names[] = { [MP_FORMAT_JSON] = "json", [MP_FORMAT_TEXT] = "text",
+                                             [MP_FORMAT_OPENMETRICS] = "openmetrics",
+                                             [MP_FORMAT_PROMETHEUS] = "prometheus" };
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (word_is(s, names[i])) {
+                *out = i;
+                return 0;
+            }
         return -1;
     }
     if (type == MP_OPT_STRING) {
@@ -181,7 +222,8 @@ static const char *const type_text[] = {
     [MP_OPT_SIZE] = "a size (like 64K)",
     [MP_OPT_STRING] = "a usable text (1 to 4095 bytes)",
     [MP_OPT_SIGNAL] = "a catchable signal (like USR2 or 12)",
-    [MP_OPT_FORMAT] = "json, text or openmetrics",
+    [MP_OPT_FORMAT] = "json, text, openmetrics or prometheus",
+    [MP_OPT_DURATION] = "a duration (like 250ms, 2s or 1m)",
 };
 
 /* The environment as the kernel gave it, for a start so early that libc has
@@ -226,6 +268,10 @@ void mp_options_load(void)
             mp_fmt(msg, sizeof msg, "%s='%.60s' is not %s; using the default", d->env, text,
                    type_text[d->type]);
             mp_warn(msg);
+        } else if (d->type == MP_OPT_DURATION && v != 0 && (v < d->min || v > d->max)) {
+            mp_fmt(msg, sizeof msg, "%s=%s is outside %zums..%zums; using the default", d->env,
+                   text, d->min, d->max);
+            mp_warn(msg);
         } else if ((d->type == MP_OPT_BOOL || d->type == MP_OPT_SIZE) &&
                    (v < d->min || v > d->max)) {
             mp_fmt(msg, sizeof msg, "%s=%s is outside %zu..%zu; using the default %zu", d->env,
@@ -250,7 +296,13 @@ void mp_options_print(int fd)
                        v ? string_values[i] : "(unset)", d->doc);
         else if (d->type == MP_OPT_FORMAT)
             n = mp_fmt(line, sizeof line, "mpool: %s=%s (%s)\n", d->env,
-                       v == MP_FORMAT_OPENMETRICS ? "openmetrics" : v ? "text" : "json", d->doc);
+                       v == MP_FORMAT_PROMETHEUS    ? "prometheus"
+                       : v == MP_FORMAT_OPENMETRICS ? "openmetrics"
+                       : v                          ? "text"
+                                                    : "json",
+                       d->doc);
+        else if (d->type == MP_OPT_DURATION)
+            n = mp_fmt(line, sizeof line, "mpool: %s=%zums (%s)\n", d->env, v, d->doc);
         else
             n = mp_fmt(line, sizeof line, "mpool: %s=%zu (%s)\n", d->env, v, d->doc);
         mp_os_write(fd, line, n < sizeof line ? n : sizeof line - 1);

@@ -10,9 +10,10 @@ typedef enum mp_option_type {
     MP_OPT_STRING,
     MP_OPT_SIGNAL,
     MP_OPT_FORMAT,
+    MP_OPT_DURATION, /* kept in milliseconds */
 } mp_option_type_t;
 
-enum { MP_FORMAT_JSON = 0, MP_FORMAT_TEXT = 1, MP_FORMAT_OPENMETRICS = 2 };
+enum { MP_FORMAT_JSON = 0, MP_FORMAT_TEXT = 1, MP_FORMAT_OPENMETRICS = 2, MP_FORMAT_PROMETHEUS = 3 };
 #define MP_OPT_STRING_MAX 4096
 
 typedef enum mp_option_id {

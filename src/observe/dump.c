@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "observe/dump.h"
 #include "observe/openmetrics.h"
+#include "observe/paths.h"
 #include "observe/summary.h"
 #include "base/fmt.h"
 #include "base/options.h"
@@ -191,44 +192,12 @@ static int write_fd(int fd, int mode, const char *reason)
     mp_emitter_t e;
     mp_emit_init_fd(&e, mode, fd, scratch, sizeof scratch);
     mp_snapshot_take(&snapshot, reason);
-    if (mp_opt.stats_format == MP_FORMAT_OPENMETRICS)
-        mp_openmetrics_emit(&snapshot, &e);
+    if (mp_opt.stats_format == MP_FORMAT_OPENMETRICS || mp_opt.stats_format == MP_FORMAT_PROMETHEUS)
+        mp_openmetrics_emit(&snapshot, &e, mp_opt.stats_format == MP_FORMAT_PROMETHEUS);
     else
         mp_snapshot_emit(&snapshot, &e);
     mp_emit_finish(&e);
     return e.failed ? -1 : 0;
-}
-
-/* path with each %p replaced by the pid and each %n by the dump's number;
- * false if it does not fit.  *numbered: path has %n. */
-static bool expand_path(const char *path, char *out, size_t cap, bool *numbered_out)
-{
-    size_t n = 0;
-    char pid[24], serial[24];
-    size_t pidlen = mp_fmt(pid, sizeof pid, "%ld", (long)mp_os_getpid());
-    size_t seriallen = mp_fmt(serial, sizeof serial, "%u", dump_serial);
-    bool numbered = false;
-    for (const char *p = path; *p; p++) {
-        const char *piece = p;
-        size_t len = 1;
-        if (p[0] == '%' && p[1] == 'p') {
-            piece = pid;
-            len = pidlen;
-            p++;
-        } else if (p[0] == '%' && p[1] == 'n') {
-            piece = serial;
-            len = seriallen;
-            numbered = true;
-            p++;
-        }
-        if (n + len >= cap)
-            return false;
-        memcpy(out + n, piece, len);
-        n += len;
-    }
-    out[n] = '\0';
-    *numbered_out = numbered;
-    return true;
 }
 
 static int dump_locked(const char *path, const char *reason)
@@ -238,7 +207,7 @@ static int dump_locked(const char *path, const char *reason)
         return write_fd(STDERR_FILENO, mode, reason) == 0 ? 0 : (errno = EIO, -1);
     char final[MP_OPT_STRING_MAX + 32], tmp[MP_OPT_STRING_MAX + 64];
     bool numbered;
-    if (!expand_path(path, final, sizeof final - 32, &numbered)) {
+    if (!mp_path_expand(path, dump_serial, final, sizeof final - 32, &numbered)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -302,12 +271,9 @@ static void resolve_stats_path(void)
 {
     const char *p = mp_option_string(MP_OPT_stats);
     stats_path = p;
-    if (p == NULL || p[0] == '/' || (p[0] == '-' && p[1] == '\0'))
+    if (p == NULL)
         return;
-    char cwd[MP_OPT_STRING_MAX];
-    /* not "(unreachable)/...": a directory outside the process's root */
-    if (mp_os_getcwd(cwd, sizeof cwd) && cwd[0] == '/' &&
-        mp_fmt(stats_path_abs, sizeof stats_path_abs, "%s/%s", cwd, p) < MP_OPT_STRING_MAX)
+    if (mp_path_absolute(p, stats_path_abs, sizeof stats_path_abs))
         stats_path = stats_path_abs;
     else
         mp_warn("MPOOL_STATS is relative and the directory cannot be resolved: "

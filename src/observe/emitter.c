@@ -49,7 +49,7 @@ void mp_emit_rawf(mp_emitter_t *e, const char *fmt, ...)
     put(e, tmp, n < sizeof tmp ? n : sizeof tmp - 1);
 }
 
-static void json_string(mp_emitter_t *e, const char *s)
+void mp_emit_json_string(mp_emitter_t *e, const char *s)
 {
     put(e, "\"", 1);
     for (; *s; s++) {
@@ -76,7 +76,7 @@ static void json_member(mp_emitter_t *e, const char *key)
     for (int i = 0; i <= e->depth; i++)
         put(e, "  ", 2);
     if (key) {
-        json_string(e, key);
+        mp_emit_json_string(e, key);
         put(e, ": ", 2);
     }
 }
@@ -207,7 +207,7 @@ void mp_emit_str(mp_emitter_t *e, const char *key, const char *label, const char
 {
     if (e->mode == MP_EMIT_JSON) {
         json_member(e, key);
-        json_string(e, s);
+        mp_emit_json_string(e, s);
     } else {
         text_line_start(e);
         mp_emit_rawf(e, "%-24s %s\n", label, s);
@@ -267,7 +267,7 @@ void mp_emit_table_row(mp_emitter_t *e, const mp_column_t *cols, const uint64_t 
         for (unsigned i = 0; i < ncols; i++) {
             if (i)
                 put(e, ", ", 2);
-            json_string(e, cols[i].key);
+            mp_emit_json_string(e, cols[i].key);
             mp_emit_rawf(e, ": %llu", (unsigned long long)v[i]);
         }
         put(e, "}", 1);
@@ -319,7 +319,7 @@ void mp_emit_str_array(mp_emitter_t *e, const char *key, const char *label,
         json_open(e, key, '[');
         for (unsigned i = 0; i < n; i++) {
             json_member(e, NULL);
-            json_string(e, v[i]);
+            mp_emit_json_string(e, v[i]);
         }
         json_close(e, ']');
         return;

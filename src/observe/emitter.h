@@ -40,6 +40,7 @@ void mp_emit_finish(mp_emitter_t *e); /* flush; NUL-terminate a buffer */
  * at most 319 bytes. */
 void mp_emit_raw(mp_emitter_t *e, const char *s, size_t n);
 void mp_emit_rawf(mp_emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mp_emit_json_string(mp_emitter_t *e, const char *s); /* quoted and escaped */
 
 void mp_emit_begin(mp_emitter_t *e, const char *title); /* the top-level object */
 void mp_emit_end(mp_emitter_t *e);

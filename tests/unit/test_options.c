@@ -33,6 +33,28 @@ START_TEST(bad_sizes_are_rejected)
 }
 END_TEST
 
+START_TEST(durations_are_milliseconds)
+{
+    static const struct { const char *text; size_t ms; } good[] = {
+        { "250", 250 },     { "250ms", 250 }, { "2s", 2000 },       { "1.5s", 1500 },
+        { "0.25s", 250 },   { "5m", 300000 }, { "1min", 60000 },    { "1h", 3600000 },
+        { "0.0001s", 0 },   { "10ms", 10 },
+    };
+    for (unsigned i = 0; i < sizeof good / sizeof *good; i++) {
+        size_t v = 7;
+        ck_assert_msg(mp_option_parse(MP_OPT_DURATION, good[i].text, &v) == 0, "refused '%s'",
+                      good[i].text);
+        ck_assert_msg(v == good[i].ms, "'%s' = %zu ms", good[i].text, v);
+    }
+    const char *bad[] = { "", "fast", "1.s", ".5s", "5 s", "5sec", "-1s", "1e3", "99999999999999h" };
+    for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t v = 77;
+        ck_assert_msg(mp_option_parse(MP_OPT_DURATION, bad[i], &v) != 0, "accepted '%s'", bad[i]);
+        ck_assert_uint_eq(v, 77);
+    }
+}
+END_TEST
+
 START_TEST(booleans)
 {
     size_t v;
@@ -98,6 +120,7 @@ static Suite *suite(void)
     tcase_add_test(tc, sizes_take_suffixes);
     tcase_add_test(tc, bad_sizes_are_rejected);
     tcase_add_test(tc, booleans);
+    tcase_add_test(tc, durations_are_milliseconds);
     tcase_add_test(tc, a_bad_value_warns_once_and_keeps_the_default);
     tcase_add_test(tc, a_good_value_takes_effect_silently);
     suite_add_tcase(s, tc);

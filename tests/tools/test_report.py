@@ -31,8 +31,9 @@ failures = 0
 checks = 0
 
 
-def run(*args, env=None):
-    return subprocess.run([REPORT, *args], capture_output=True, text=True, env=env, timeout=120)
+def run(*args, env=None, stdin=None):
+    return subprocess.run([REPORT, *args], capture_output=True, text=True, encoding="utf-8",
+                          env=env, input=stdin, timeout=120)
 
 
 def check(cond, what, detail=""):
@@ -53,6 +54,13 @@ def has_line(out, pattern):
 
 def fx(name):
     return os.path.join(FIX, name)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# the interpreter of the tool's shebang: the one that must have matplotlib
+TOOL_PYTHON = open(REPORT).readline()[2:].split()[0]
+HAS_MPL = subprocess.run([TOOL_PYTHON, "-c", "import matplotlib"],
+                         capture_output=True).returncode == 0
 
 
 # ---- the hand-made dump: every number known ------------------------------------
@@ -184,20 +192,319 @@ with tempfile.TemporaryDirectory() as tmp:
           and "0x7fdb976c2249 (/lib/x86_64-linux-gnu/libc.so.6+0x27249)" in r.stdout,
           "--addr2line without binutils: one note, raw frames", r.stdout + r.stderr)
 
-    # ---- --plot -------------------------------------------------------------------------------
-    has_mpl = subprocess.run([sys.executable, "-c", "import matplotlib"],
-                             capture_output=True).returncode == 0
-    if not has_mpl:
-        print("skip --plot: matplotlib is not installed (apt-get install python3-matplotlib)")
-    else:
-        for name in ("python-run.json", "leak-prof.json", "small.json"):
-            png = os.path.join(tmp, name + ".png")
-            r = run(fx(name), "--plot", png)
-            ok = r.returncode == 0 and os.path.isfile(png)
-            head = open(png, "rb").read(8) if ok else b""
-            size = os.path.getsize(png) if ok else 0
-            check(ok and head == b"\x89PNG\r\n\x1a\n" and size > 10 * 1024,
-                  f"--plot {name}: a PNG of {size} bytes", r.stderr)
+    # ---- --plot (matplotlib is a test dependency: no matplotlib is a failure) --------------
+    check(HAS_MPL, "matplotlib can be imported by the tools' python "
+          f"({TOOL_PYTHON}; scripts/install-test-deps installs python3-matplotlib)")
+    for name in ("python-run.json", "leak-prof.json", "small.json"):
+        png = os.path.join(tmp, name + ".png")
+        r = run(fx(name), "--plot", png)
+        ok = r.returncode == 0 and os.path.isfile(png)
+        head = open(png, "rb").read(8) if ok else b""
+        size = os.path.getsize(png) if ok else 0
+        check(ok and head == PNG_SIGNATURE and size > 10 * 1024,
+              f"--plot {name}: a PNG of {size} bytes", r.stderr)
+
+# ==== time series (MPOOL_SERIES) ========================================================
+# fixtures/series.jsonl, made by tests/tools/make_series_fixture.py (its docstring tells
+# the story): 160 ticks from 0.25 s to 60.00 s (250 ms, then 500 ms from 20 s), RSS
+# 16 MiB at start, a decoy rise to 67 MiB, a low of 13 MiB from 7.25 s to 8.00 s, the
+# peak 199 MiB at 25.00 s (only there), 183 MiB asleep, 10 MiB (the lowest) from 52 s,
+# 36 MiB at the end, and half a line (a killed process) after the last tick.
+MiB = 1 << 20
+SERIES = fx("series.jsonl")
+
+
+def load_module():
+    """mpool-report as a module, for its pure functions."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("mpool_report", REPORT)
+    spec = importlib.util.spec_from_loader("mpool_report", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def fixture_ticks():
+    """The ticks of the fixture, read here without the tool."""
+    with open(SERIES) as f:
+        lines = f.read().split("\n")[1:-1]  # header; the last, incomplete line
+    return [t for t in map(json.loads, lines) if "rss" in t]
+
+
+def line_of(out, pattern):
+    m = re.search(pattern, out, re.M)
+    return m.group(1) if m else None
+
+
+def png_size(path):
+    """(width, height) from the IHDR of a PNG, or None if it is not one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+M = load_module()
+ticks = fixture_ticks()
+check(len(ticks) == 160 and ticks[0]["t_ms"] == 250 and ticks[-1]["t_ms"] == 60000,
+      "series fixture: 160 complete ticks, 0.25 s to 60.00 s", f"{len(ticks)} ticks")
+# the biggest rise by brute force, as a check of the fixture's story
+rise, lo_t, hi_t = max((b["rss"] - a["rss"], a["t_ms"], b["t_ms"])
+                       for i, a in enumerate(ticks) for b in ticks[i + 1:])
+check(rise == 186 * MiB and hi_t == 25000, "series fixture: the biggest rise is +186 MiB to 25.00 s",
+      f"{rise} {lo_t} {hi_t}")
+
+# ---- the text report ------------------------------------------------------------------
+r = run(SERIES)
+out = r.stdout
+check(r.returncode == 0 and r.stderr == "", "series: exit 0, nothing on stderr (the cut last line "
+      "is left out silently)", f"rc={r.returncode} {r.stderr}")
+check(has_line(out, r"^mpool series: .*series\.jsonl$")
+      and has_line(out, r"^\s+program /usr/local/bin/ingest\s+pid 48213\s+started 2025-12-03 13:53:20 UTC$"),
+      "series: program, pid, start", out)
+check(has_line(out, r"^\s+1m 00\.00s in 160 ticks, every 250 ms, then 500 ms from 20\.00 s$"),
+      "series: duration, ticks, interval change", out)
+spark = line_of(out, r"^\s+RSS\s+(\S+)\s+min 10\.0 MiB\s+max 199\.0 MiB at 25\.00 s$")
+check(spark is not None, "series: RSS sparkline with min 10.0 MiB and max 199.0 MiB at 25.00 s", out)
+if spark:
+    # 60 slices of (60000 - 250) / 60 ms; the peak at 25000 ms falls in slice 24
+    peak_slice = (25000 - 250) * 60 // (60000 - 250)
+    low_slice = (50000 - 250) * 60 // (60000 - 250)
+    check(len(spark) == 60 and set(spark) <= set(M.SPARK), "series: the RSS sparkline is 60 blocks",
+          repr(spark))
+    check(spark.count("█") == 1 and spark.index("█") == peak_slice,
+          f"series: the one highest bar is at the peak (slice {peak_slice})", spark)
+    check(spark[low_slice] == "▁" and spark[0] == "▁" and max(spark[25:40]) == "▇",
+          "series: low bars at the start and at the lowest point, high ones asleep", spark)
+active = line_of(out, r"^\s+active\s+(\S+)\s+min 576\.0 KiB\s+max 130\.6 MiB at 25\.00 s$")
+check(active is not None and len(active) == 60, "series: active sparkline, 60 blocks, min and max", out)
+check(has_line(out, r"^\s+0\.25 s\s+1m 00\.00s$"), "series: the time under the sparklines", out)
+check(has_line(out, r"^Last tick, at 1m 00\.00s$")
+      and has_line(out, r"^\s+RSS\s+37,748,736\s+36\.0 MiB$")
+      and has_line(out, r"^\s+released so far\s+198,180,864\s+189\.0 MiB$")
+      and has_line(out, r"^\s+frees so far\s+654,017$"),
+      "series: the last tick's figures", out)
+check(has_line(out, r"^Biggest growth: RSS \+186\.0 MiB, from 13\.0 MiB at 8\.00 s to 199\.0 MiB at "
+                    r"25\.00 s \(in 17\.00 s\)$"),
+      "series: biggest growth 13 MiB at 8.00 s (the last tick of the low) to 199 MiB at 25.00 s", out)
+check(has_line(out, r"over that window: active \+130\.0 MiB, mapped \+138\.0 MiB, fallback \+48\.0 MiB$"),
+      "series: active, mapped and fallback over the window", out)
+rows = re.findall(r"^\s+([\d,]+)\s+\S+ \S+\s+\S+ \S+\s+(\+\S+ MiB)$", out, re.M)
+check(rows == [("4,096", "+100.0 MiB"), ("64", "+30.0 MiB")],
+      "series: the classes that grew, most first (4096 then 64; 1024 grew outside the window)", out)
+grew = re.findall(r"^\s+#\d+\s+(\w+): (\+\S+ MiB)", out, re.M)
+check(grew == [("grow_table", "+100.0 MiB"), ("resize_index", "+48.0 MiB"), ("parse_record", "+30.0 MiB")],
+      "series: the sites that grew, most first, named by their innermost named function", out)
+check(has_line(out, r"^\s+0x55d4c1e02a40 \(ingest\+0x2a40\)$"), "series: frames shortened", out)
+
+r = run("-", stdin=open(SERIES).read())
+check(r.returncode == 0 and "mpool series: stdin" in r.stdout and spark and spark in r.stdout,
+      "series from stdin ('-')", r.stderr)
+
+# ---- --at -----------------------------------------------------------------------------
+def at(time_arg, *more):
+    r = run(SERIES, "--at", time_arg, *more)
+    return r, line_of(r.stdout, r"^Tick at (.+?): the nearest to")
+
+
+for arg, want, why in (("2500ms", "2.50 s", "a tick exactly"), ("2.6s", "2.50 s", "nearest below"),
+                       ("2.65", "2.75 s", "a bare number is seconds"),
+                       ("20.25s", "20.00 s", "a tie goes to the earlier tick (20.00 / 20.50)"),
+                       ("1125ms", "1.00 s", "a tie goes to the earlier tick (1.00 / 1.25)"),
+                       ("1m", "1m 00.00s", "1m is the last tick"),
+                       ("0", "0.25 s", "before the first tick: the first"),
+                       ("10m", "1m 00.00s", "after the last tick: the last")):
+    r, got = at(arg)
+    check(r.returncode == 0 and got == want, f"--at {arg}: {want} ({why})",
+          f"rc={r.returncode} got {got!r}\n{r.stdout[:300]}{r.stderr}")
+r, _ = at("10m")
+check("which is after the last tick (tick 160 of 160)" in r.stdout, "--at 10m says it is past the end",
+      r.stdout[:300])
+r, _ = at("0")
+check("which is before the first tick (tick 1 of 160)" in r.stdout, "--at 0 says it is before the start",
+      r.stdout[:300])
+r, _ = at("20.25s", "--top", "1", "--frames", "2")
+out = r.stdout
+check(has_line(out, r"^\s+RSS\s+123,731,968\s+118\.0 MiB$")
+      and has_line(out, r"^\s+fallback \(jemalloc\)\s+8,388,608\s+8\.0 MiB$"),
+      "--at 20.25s: the tick's figures", out)
+check(has_line(out, r"^Size classes \(5 with active bytes, 92\.3 MiB in all\)$")
+      and has_line(out, r"^\s+4,096\s+18,070\s+74,014,720\s+70\.6 MiB\s+76\.5%$"),
+      "--at 20.25s: the classes table", out)
+check(has_line(out, r"^Live allocation sites \(top 1 of 4 in this tick, estimated\)$")
+      and has_line(out, r"^\s+#1\s+grow_table: 70\.6 MiB in 18,070 blocks$")
+      and has_line(out, r"^\s+load_file\+0x91 \(ingest\+0x3011\)$")
+      and has_line(out, r"^\s+\.\.\. 2 more frames$") and "#2" not in out,
+      "--at 20.25s --top 1 --frames 2: one site, two frames", out)
+r, _ = at("0.25s")
+check(has_line(r.stdout, r"^\s+#1\s+inflate_setup: 256\.0 KiB in 4 blocks$")
+      and has_line(r.stdout, r"^\s+libz\.so\.1\+0x3a1c$") and has_line(r.stdout, r"^\s+0x7f0c3e2d1a10$"),
+      "--at 0.25s: a site of module+offset and bare-address frames", r.stdout)
+for bad in ("2x", "-1s", "1.5.2", ""):
+    r = run(SERIES, f"--at={bad}")
+    check(r.returncode == 2 and "is not a time" in r.stderr and not r.stdout,
+          f"--at {bad!r}: exit 2 with a message", f"rc={r.returncode} {r.stderr}")
+check(M.parse_time("2.5s") == 2500 and M.parse_time("2500ms") == 2500 and M.parse_time("1m") == 60000
+      and M.parse_time("1.5") == 1500 and M.parse_time("1h") == 3600000,
+      "parse_time: 2.5s, 2500ms, 1m, 1.5 (seconds), 1h")
+
+# ---- --json ---------------------------------------------------------------------------
+r = run(SERIES, "--json")
+try:
+    j = json.loads(r.stdout)
+except ValueError as e:
+    j = {}
+    check(False, "series --json parses", f"{e}\n{r.stdout[:500]}{r.stderr}")
+if j:
+    g = j["biggest_growth"]
+    check(j["kind"] == "series" and j["ticks"] == 160 and j["duration_s"] == 60.0 and j["pid"] == 48213
+          and j["intervals"] == [{"from_s": 0.0, "interval_ms": 250}, {"from_s": 20.0, "interval_ms": 500}]
+          and j["end"] is None and j["has_sites"] is True,
+          "series --json: ticks, duration, intervals", r.stdout[:600])
+    check(j["rss"] == {"min": 10 * MiB, "max": 199 * MiB, "last": 36 * MiB, "max_at_s": 25.0},
+          "series --json: rss min/max/last", json.dumps(j["rss"]))
+    check(g["from_s"] == 8.0 and g["to_s"] == 25.0 and g["rss_delta"] == 186 * MiB
+          and [c["size"] for c in g["classes"]] == [4096, 64]
+          and [x["function"] for x in g["sites"]] == ["grow_table", "resize_index", "parse_record"],
+          "series --json: the biggest growth, its classes and sites", json.dumps(g)[:600])
+r = run(SERIES, "--json", "--at", "20.25")
+check(r.returncode == 0 and json.loads(r.stdout)["tick"]["t_s"] == 20.0
+      and json.loads(r.stdout)["tick"]["classes"][-1] == {"size": 4096, "active_bytes": 74014720},
+      "series --json --at 20.25: the tick at 20.00 s", r.stdout[:300] + r.stderr)
+
+# ---- the pure parts: growth, nearest tick, sparkline, labels ---------------------------
+T = lambda *rss: [{"t_ms": 100 * (i + 1), "rss": v} for i, v in enumerate(rss)]
+check(M.biggest_growth(T(5, 9, 1, 4, 3, 8, 0, 2)) == (2, 5),
+      "biggest_growth: 1 -> 8 (+7), not 0 -> 2 after it nor 5 -> 9 before", str(M.biggest_growth(T(5, 9, 1, 4, 3, 8, 0, 2))))
+check(M.biggest_growth(T(3, 1, 1, 1, 6, 6)) == (3, 4),
+      "biggest_growth: from the last tick of the low to the first of the high")
+check(M.biggest_growth(T(9, 7, 7, 2)) is None and M.biggest_growth(T(4)) is None,
+      "biggest_growth: none when RSS never rises")
+check([M.nearest_tick(T(0, 0, 0), t) for t in (0, 100, 149, 150, 151, 250, 1000)] == [0, 0, 0, 0, 1, 1, 2],
+      "nearest_tick: nearest, ties to the earlier, clamped at both ends")
+check(M.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█" and M.sparkline([5, 5]) == "▁▁",
+      "sparkline: one level per value, flat is the lowest")
+check(M.resample_max([(0, 1), (10, 9), (40, 2), (90, 3)], 3) == [9, 2, 3]
+      and M.resample_max([(0, 1), (10, 9), (20, 2), (90, 3)], 3) == [9, 9, 3]
+      and M.resample_max([(0, 1), (90, 3)], 4) == [1, 1, 1, 3],
+      "resample_max: the largest value per slice; an empty slice keeps the one before",
+      str(M.resample_max([(0, 1), (10, 9), (40, 2), (90, 3)], 3)))
+check(M.site_label(["0x55d4 (/bin/p+0x10)", "parse_record+0x33 (/bin/p+0x20)"]) == "parse_record"
+      and M.site_label(["operator new(unsigned long)+0x1c (/lib/libstdc++.so.6+0xa1)",
+                        "Table::grow()+0x10 (/bin/p+0x30)"]) == "Table::grow()"
+      and M.site_label(["_Znwm+0x1c (/lib/libstdc++.so.6+0xa1)", "strdup+0x1 (/lib/libc.so.6+0x2)",
+                        "main+0x5 (/bin/p+0x40)"]) == "main"
+      and M.site_label(["/lib/libz.so.1+0x3a1c", "0x7f0c3e2d1a10"]) == "libz.so.1+0x3a1c",
+      "site_label: the innermost named function, past allocation wrappers; else the first frame")
+check(M.byte_unit(199 * MiB) == ("MiB", MiB) and M.byte_unit(2.5 * 1024 * MiB) == ("GiB", 1 << 30)
+      and M.byte_unit(500 * 1024) == ("KiB", 1024) and M.byte_unit(MiB) == ("MiB", MiB),
+      "byte_unit: KiB, MiB or GiB by the largest value, never bytes")
+check([M.axis_tick_text(v, u) for v, u in ((0, "MiB"), (150.0, "MiB"), (1.25, "GiB"), (2500.0, "MiB"))]
+      == ["0", "150 MiB", "1.25 GiB", "2,500 MiB"], "axis_tick_text: a unit on every tick but 0")
+check(M.time_unit(60000) == ("s", 1000) and M.time_unit(2 * 3600000) == ("min", 60000)
+      and M.time_unit(20 * 3600000) == ("h", 3600000), "time_unit: seconds, minutes, hours")
+
+# ---- other series: an end marker, unknown records, no sites; bad ones -----------------
+with tempfile.TemporaryDirectory() as tmp:
+    def series_file(name, text):
+        p = os.path.join(tmp, name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    HEAD = '{"mpool_series":1,"pid":7,"program":"/bin/x","interval_ms":100,"start_unix_ms":0}\n'
+    ended = series_file("ended.jsonl", HEAD +
+                        '{"t_ms":100,"rss":3145728,"active":1048576}\n'
+                        '{"t_ms":200,"rss":5242880,"active":2097152,"future":{"a":1}}\n'
+                        '{"kind":"a record of a later version"}\n'
+                        '{"t_ms":300,"rss":4194304,"active":1048576}\n'
+                        '{"t_ms":300,"end":"size cap"}\n'
+                        '{"t_ms":400,"rss":99999999}\n')
+    r = run(ended)
+    check(r.returncode == 0 and has_line(r.stdout, r"0\.30 s in 3 ticks, every 100 ms; ended at 0\.30 s: size cap$")
+          and has_line(r.stdout, r"^\s+RSS\s+▁█▅\s+min 3\.0 MiB\s+max 5\.0 MiB at 0\.20 s$")
+          and has_line(r.stdout, r"Sites: none recorded \(run with MPOOL_PROF=1"),
+          "series with an end marker: ticks after it, unknown keys and records ignored; "
+          "a sparkline as long as the ticks", r.stdout + r.stderr)
+    falling = series_file("falling.jsonl", HEAD + "".join(
+        f'{{"t_ms":{t},"rss":{v}}}\n' for t, v in ((100, 9 << 20), (200, 5 << 20), (300, 5 << 20))))
+    r = run(falling)
+    check(r.returncode == 0 and "Biggest growth: none (RSS never rose" in r.stdout,
+          "series that only shrinks: no growth", r.stdout)
+    header_only = series_file("header.jsonl", HEAD + '{"t_ms":100,"rss":31')
+    r = run(header_only)
+    check(r.returncode == 0 and "0 ticks" in r.stdout and "No complete tick yet." in r.stdout,
+          "series with a header and a cut tick: 0 ticks, exit 0", r.stdout + r.stderr)
+    r = run(header_only, "--at", "1s")
+    check(r.returncode == 2 and "no complete tick" in r.stderr, "--at on a series without ticks: exit 2",
+          r.stderr)
+    for name, text, message in (
+            ("v2.jsonl", '{"mpool_series":2,"pid":1}\n{"t_ms":100,"rss":1}\n',
+             "unsupported series version 2"),
+            ("midline.jsonl", HEAD + '{"t_ms":100,"rss":1}\n{"t_ms":200,"rss":\n{"t_ms":300,"rss":1}\n',
+             "line 3: not valid JSON"),
+            ("notobject.jsonl", HEAD + '[1, 2]\n', "line 2: not a JSON object"),
+            ("cuthead.jsonl", '{"mpool_series":1,"pid":1,"prog', "header is incomplete")):
+        r = run(series_file(name, text))
+        check(r.returncode == 2 and message in r.stderr and r.stderr.startswith("mpool-report: error: ")
+              and r.stderr.count("\n") == 1 and not r.stdout,
+              f"bad series {name}: exit 2, one line: {message}", f"rc={r.returncode} {r.stderr}")
+    for args, message in (((SERIES, "--plot", os.path.join(tmp, "x.png")), "for a series use --timeline"),
+                          ((SERIES, "--diff", fx("small.json")), "--diff compares two dumps"),
+                          ((fx("small.json"), "--at", "1s"), "--at reads a time series"),
+                          ((fx("small.json"), "--timeline", os.path.join(tmp, "x.png")),
+                           "--timeline reads a time series")):
+        r = run(*args)
+        check(r.returncode == 2 and message in r.stderr, f"{' '.join(args[1:2])} on the wrong kind of file: "
+              "exit 2", f"rc={r.returncode} {r.stderr}")
+
+    # ---- --timeline (matplotlib is a test dependency: no matplotlib is a failure) ---------
+    check(HAS_MPL, f"matplotlib can be imported by {TOOL_PYTHON} (for --timeline)")
+    for name, path, rows in (("series.jsonl", SERIES, 2), ("ended.jsonl", ended, 1)):
+        png = os.path.join(tmp, name + ".png")
+        r = run(path, "--timeline", png)
+        wh = png_size(png) if r.returncode == 0 else None
+        check(wh is not None and 800 <= wh[0] <= 2000 and (600 if rows == 2 else 300) <= wh[1] <= 1200
+              and f"wrote {png}" in r.stderr and r.stdout == "",
+              f"--timeline {name}: a PNG of {wh} pixels, {rows} panel(s)", f"rc={r.returncode} {r.stderr}")
+    # the figure itself, drawn by the tool's python: units on the y ticks, no offset
+    probe = r"""
+import importlib.machinery, importlib.util, json, sys
+loader = importlib.machinery.SourceFileLoader("mpool_report", sys.argv[1])
+spec = importlib.util.spec_from_loader("mpool_report", loader)
+m = importlib.util.module_from_spec(spec)
+loader.exec_module(m)
+plt = m.import_pyplot("--timeline")
+fig = m.timeline_figure(plt, m.load_input(sys.argv[2])[1], "t", 10)
+fig.canvas.draw()
+print(json.dumps([{"y": [t.get_text() for t in ax.get_yticklabels()],
+                   "offset": ax.yaxis.get_offset_text().get_text(), "xlabel": ax.get_xlabel(),
+                   "legend": [t.get_text() for t in ax.get_legend().get_texts()]} for ax in fig.axes]))
+"""
+    r = subprocess.run([TOOL_PYTHON, "-c", probe, REPORT, SERIES], capture_output=True, text=True,
+                       timeout=120)
+    try:
+        axes = json.loads(r.stdout)
+    except ValueError:
+        axes = []
+    check(len(axes) == 2, "--timeline figure: two panels (memory, sites)", r.stdout[-300:] + r.stderr[-600:])
+    for i, ax in enumerate(axes):
+        ticks_y = [t for t in ax["y"] if t]
+        check(len(ticks_y) >= 3 and all(t == "0" or re.fullmatch(r"[\d,.]+ MiB", t) for t in ticks_y)
+              and ax["offset"] == "", f"--timeline panel {i + 1}: y ticks in MiB, no offset", str(ax))
+    if len(axes) == 2:
+        check(axes[1]["xlabel"].endswith("(s)") and axes[0]["legend"][:3] == [
+              "RSS (resident)", "active (pool blocks held)", "fallback (jemalloc blocks)"]
+              and "biggest growth (RSS +186.0 MiB)" in axes[0]["legend"],
+              "--timeline: x in seconds; RSS, active, fallback and the growth window", str(axes))
+        check([l.split(" (peak")[0] for l in axes[1]["legend"]] ==
+              ["grow_table", "cache_insert", "resize_index", "parse_record", "inflate_setup"],
+              "--timeline: the sites stacked, by their innermost named function", str(axes[1]))
 
 print(f"{checks - failures}/{checks} checks passed")
 sys.exit(1 if failures else 0)

@@ -8,7 +8,10 @@ exit status (and 128+N for a signal) comes back, that the report lands on
 stderr with a totals section, that the dump exists, is JSON with version 1
 and is the top-level process's when the program forks, and, when a C compiler
 is around, that --prof + --report-args "--addr2line" names a leaking function
-with its source line.
+with its source line.  --interval / --series: the environment the program
+gets, and the series' report after the dump's (with a stand-in library and a
+program that writes the files itself, so that it does not depend on the
+library's series).
 """
 import json
 import os
@@ -43,14 +46,18 @@ def check(cond, what, detail=""):
             print("     " + str(detail).replace("\n", "\n     ")[:4000])
 
 
-def mpool_run(args, env=None, stdin=None):
+MPOOL_VARS = ("LD_PRELOAD", "MPOOL_STATS", "MPOOL_PROF", "MPOOL_LIB", "MPOOL_STATS_SIGNAL",
+              "MPOOL_SERIES", "MPOOL_STATS_INTERVAL")
+
+
+def mpool_run(args, env=None, stdin=None, cwd=None):
     e = dict(os.environ)
-    for k in ("LD_PRELOAD", "MPOOL_STATS", "MPOOL_PROF", "MPOOL_LIB", "MPOOL_STATS_SIGNAL"):
+    for k in MPOOL_VARS:
         e.pop(k, None)
     e["TMPDIR"] = TMP  # default dumps go there, not to /tmp
     e.update(env or {})
-    return subprocess.run([RUN, *args], capture_output=True, text=True, env=e,
-                          input=stdin, timeout=300)
+    return subprocess.run([RUN, *args], capture_output=True, text=True, encoding="utf-8", env=e,
+                          input=stdin, timeout=300, cwd=cwd)
 
 
 def dump_path(stderr):
@@ -134,6 +141,63 @@ with tempfile.TemporaryDirectory() as tmp:
     r = mpool_run(["--lib", os.path.join(tmp, "nope.so"), "--", "true"])
     check(r.returncode == 2 and "no such file" in r.stderr, "--lib missing: exit 2", r.stderr)
 
+    # ---- --interval / --series: the program's environment ------------------------------------
+    show = ["sh", "-c", 'echo "${MPOOL_STATS_INTERVAL-unset}|${MPOOL_SERIES-unset}"']
+    r = mpool_run(["--lib", LIB, "--no-report", "--interval", "1.5s", "--", *show])
+    check(r.returncode == 0 and r.stdout == f"1500ms|{tmp}/mpool-%p.series.jsonl\n",
+          "--interval 1.5s: MPOOL_STATS_INTERVAL=1500ms, MPOOL_SERIES beside the default dump",
+          repr(r.stdout) + r.stderr)
+    r = mpool_run(["--lib", LIB, "--no-report", "--interval", "250ms", "--out",
+                   os.path.join(tmp, "o-%p-%n.json"), "--", *show])
+    check(r.stdout == f"250ms|{tmp}/o-%p.series.jsonl\n",
+          "--interval with --out FILE-%p-%n.json: the series is FILE-%p.series.jsonl", repr(r.stdout))
+    r = mpool_run(["--lib", LIB, "--no-report", "--series", "s-%p.jsonl", "--", *show], cwd=tmp)
+    check(r.stdout == f"unset|{tmp}/s-%p.jsonl\n",
+          "--series FILE alone: MPOOL_SERIES made absolute, the library's default interval",
+          repr(r.stdout))
+    r = mpool_run(["--lib", LIB, "--no-report", "--", *show])
+    check(r.stdout == "unset|unset\n", "without --interval or --series: no series", repr(r.stdout))
+    for bad, message in (("1", "a duration with a unit"), ("2x", "a duration with a unit"),
+                         ("5ms", "between 10ms and 24h"), ("25h", "between 10ms and 24h")):
+        r = mpool_run(["--lib", LIB, "--interval", bad, "--", "true"])
+        check(r.returncode == 2 and message in r.stderr and not r.stdout,
+              f"--interval {bad}: exit 2, {message}", f"rc={r.returncode} {r.stderr}")
+
+    # ---- the series' report after the dump's ------------------------------------------------
+    # A stand-in library (libm: no libmpool, so nothing of the library's own) and a program
+    # that writes a dump and a series where mpool-run told it to, as libmpool would.
+    standin = "/lib/x86_64-linux-gnu/libm.so.6"
+    check(os.path.exists(standin), f"a harmless library to preload instead of libmpool: {standin}")
+    writer = ("import os, shutil, sys\n"
+              "pid = str(os.getpid())\n"
+              "shutil.copy(sys.argv[1], os.environ['MPOOL_STATS'].replace('%p', pid))\n"
+              "shutil.copy(sys.argv[2], os.environ['MPOOL_SERIES'].replace('%p', pid))\n"
+              "print('wrote both')\n")
+    fixtures = os.path.join(HERE, "fixtures")
+    r = mpool_run(["--lib", standin, "--interval", "250ms", "--", PY, "-c", writer,
+                   os.path.join(fixtures, "small.json"), os.path.join(fixtures, "series.jsonl")])
+    err = r.stderr
+    m = re.search(r"runs as pid (\d+)", err)
+    series_path = os.path.join(tmp, f"mpool-{m.group(1) if m else '?'}.series.jsonl")
+    check(r.returncode == 0 and r.stdout == "wrote both\n", "series writer: exit 0, stdout its own",
+          repr(r.stdout) + err)
+    i_dump, i_series = err.find("mpool stats: "), err.find("mpool series: ")
+    check(0 <= i_dump < i_series, "the series' report follows the dump's", err)
+    check(re.search(r"^\s+RSS\s+[▁▂▃▄▅▆▇█]{60}\s+min 10\.0 MiB\s+max 199\.0 MiB at 25\.00 s$", err, re.M)
+          and "Biggest growth: RSS +186.0 MiB" in err,
+          "the series' report: the RSS sparkline and the biggest growth", err)
+    check(err.rstrip().endswith(f"mpool-run: time series: {series_path}")
+          and f"mpool-run: stats dump: {tmp}/mpool-" in err,
+          "the series' path is printed last, after the dump's", err[-400:])
+    r = mpool_run(["--lib", standin, "--interval", "250ms", "--no-report", "--", PY, "-c", writer,
+                   os.path.join(fixtures, "small.json"), os.path.join(fixtures, "series.jsonl")])
+    check("mpool series:" not in r.stderr and "mpool-run: time series: " in r.stderr,
+          "--no-report: no series report, its path all the same", r.stderr)
+    r = mpool_run(["--lib", standin, "--interval", "250ms", "--", "sh", "-c", "exit 4"])
+    check(r.returncode == 4 and re.search(r"no time series from pid \d+ at ", r.stderr)
+          and "time series: " not in r.stderr.replace("no time series", ""),
+          "no series written: a note, and the program's exit status", f"rc={r.returncode} {r.stderr}")
+
     # ---- a program that forks: the report is the top-level pid's ----------------------------
     fork_prog = ("import os, sys\n"
                  "kids = []\n"
@@ -156,7 +220,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # ---- signals sent to mpool-run reach the program; its pid is printed; %n ---------
     e = dict(os.environ)
-    for k in ("LD_PRELOAD", "MPOOL_STATS", "MPOOL_PROF", "MPOOL_LIB", "MPOOL_STATS_SIGNAL"):
+    for k in MPOOL_VARS:
         e.pop(k, None)
     e["TMPDIR"] = TMP
     waiter = ("import sys\n"
@@ -189,9 +253,9 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # ---- --prof and offline symbolisation of a C program ------------------------------------
     cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc or not shutil.which("addr2line"):
-        print("skip --prof/--addr2line test: needs cc and addr2line")
-    else:
+    check(cc and shutil.which("addr2line"), "--prof/--addr2line test needs cc and addr2line "
+          "(scripts/install-deps installs gcc and binutils)")
+    if cc and shutil.which("addr2line"):
         src = os.path.join(tmp, "leak.c")
         with open(src, "w") as f:
             f.write("#include <stdlib.h>\n"

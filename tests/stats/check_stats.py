@@ -6,6 +6,7 @@ BUILD_DIR holds libmpool.so and the test programs (tests/stats/*).
 """
 import json
 import os
+import shutil
 import re
 import signal
 import subprocess
@@ -41,8 +42,11 @@ tmp = tempfile.mkdtemp(prefix="mpool-stats-")
 
 # --- a known pattern, number by number --------------------------------------
 a, b, atexit = (os.path.join(tmp, n) for n in ("a.json", "b.json", "exit.json"))
+# (no background thread: glibc's pthread_create, which starts it once the
+# big blocks are freed, allocates, and the count here is the program's alone)
 r = run([prog("known_pattern"), a, b],
-        {"MPOOL_STATS": atexit, "MPOOL_PROF": "1", "MPOOL_PROF_SAMPLE": "1"})
+        {"MPOOL_STATS": atexit, "MPOOL_PROF": "1", "MPOOL_PROF_SAMPLE": "1",
+         "MPOOL_BACKGROUND": "0"})
 check(r.returncode == 0, f"known_pattern exit {r.returncode}: {r.stderr}")
 A, B, E = load(a), load(b), load(atexit)
 check(A["reason"] == "request" and E["reason"] == "exit", "reasons request/exit")
@@ -182,6 +186,47 @@ if families:
     check({"640", "768", "896", "1024"} <= sizes, f"openmetrics: per-class allocations by size: {sorted(sizes)}")
     check(families.get("mpool_fallback_active_bytes") is not None
           and families["mpool_fallback_active_bytes"].type == "gauge", "openmetrics: fallback gauge")
+
+# --- MPOOL_STATS_FORMAT=prometheus, read by node_exporter's textfile collector ---
+# The real consumer: node_exporter (Debian prometheus-node-exporter) serves a
+# directory of such files; a file it cannot parse shows as
+# node_textfile_scrape_error 1 and its samples are missing.
+import socket
+import urllib.request
+textdir = os.path.join(tmp, "textfile")
+os.makedirs(textdir)
+r = run(["/usr/bin/python3", "-c", "x = [bytes(600 + i % 400) for i in range(20000)]"],
+        {"MPOOL_STATS": os.path.join(textdir, "mpool-%p.prom"), "MPOOL_STATS_FORMAT": "prometheus"},
+        preload=True)
+check(r.returncode == 0 and len(os.listdir(textdir)) == 1, f"prometheus format dump: {os.listdir(textdir)}")
+exporter = shutil.which("prometheus-node-exporter")
+check(exporter is not None, "prometheus-node-exporter missing (scripts/install-test-deps installs it)")
+if exporter:
+    with socket.socket() as s_:
+        s_.bind(("127.0.0.1", 0))
+        port = s_.getsockname()[1]
+    ne = subprocess.Popen([exporter, "--collector.disable-defaults", "--collector.textfile",
+                           f"--collector.textfile.directory={textdir}",
+                           f"--web.listen-address=127.0.0.1:{port}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    body = ""
+    for _ in range(100):
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            break
+        except OSError:
+            time.sleep(0.1)
+    ne.terminate()
+    err = ne.communicate(timeout=10)[1]
+    scrape = [l for l in body.splitlines() if l.startswith("node_textfile_scrape_error")]
+    check(scrape == ["node_textfile_scrape_error 0"], f"node_exporter read the file: {scrape} {err[-300:]}")
+    allocs = [l for l in body.splitlines() if l.startswith("mpool_allocs_total{")]
+    check(len(allocs) == 1 and 'program="python3"' in allocs[0] and float(allocs[0].split()[-1]) >= 20000,
+          f"node_exporter serves mpool_allocs_total: {allocs}")
+    check("# TYPE mpool_allocs_total counter" in body and "# TYPE mpool_rss_bytes gauge" in body,
+          "node_exporter keeps the counter and gauge types")
+    classes = [l for l in body.splitlines() if l.startswith("mpool_class_allocs_total{")]
+    check(len(classes) >= 4, f"per-class samples through node_exporter: {len(classes)}")
 
 # --- %n: two signals and the exit leave three whole dumps ------------------------
 numbered = os.path.join(tmp, "n-%p-%n.json")

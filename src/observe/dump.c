@@ -20,6 +20,7 @@
 #include "base/fmt.h"
 #include "base/options.h"
 #include "base/report.h"
+#include "base/turn.h"
 #include "core/init.h"
 #include "core/sizeclass.h"
 #include "platform/os.h"
@@ -161,19 +162,12 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
 
 static bool dump_lock(bool wait)
 {
-    int expected = 0;
-    while (!atomic_compare_exchange_weak(&dumping, &expected, 1)) {
-        if (!wait)
-            return false;
-        expected = 0;
-        mp_os_yield();
-    }
-    return true;
+    return mp_turn_take(&dumping, wait);
 }
 
 static void dump_unlock(void)
 {
-    atomic_store(&dumping, 0);
+    mp_turn_give(&dumping);
 }
 
 /* After fork() in the child: a dump that another thread was writing will

@@ -22,6 +22,7 @@
 #include "base/fmt.h"
 #include "base/options.h"
 #include "base/report.h"
+#include "base/turn.h"
 #include "core/background.h"
 #include "core/init.h"
 #include "platform/os.h"
@@ -189,32 +190,20 @@ static bool open_file(void)
     return true;
 }
 
-static bool begin_writing(bool wait)
-{
-    int expected = 0;
-    while (!atomic_compare_exchange_weak(&writing, &expected, 1)) {
-        if (!wait)
-            return false;
-        expected = 0;
-        mp_os_yield();
-    }
-    return true;
-}
-
 static uint64_t series_task(void)
 {
-    if (!begin_writing(false))
+    if (!mp_turn_take(&writing, false))
         return 1000000; /* the exit's last line: soon done */
     bool more = !ended && open_file() && add_tick();
     if (!more)
         ended = true;
-    atomic_store(&writing, 0);
+    mp_turn_give(&writing);
     return more ? interval_ns : 0;
 }
 
 static void series_fork_child(void)
 {
-    atomic_store(&writing, 0); /* a line the parent's thread was making */
+    mp_turn_give(&writing); /* a line the parent's thread was making */
 }
 
 __attribute__((constructor)) static void series_init(void)
@@ -245,8 +234,8 @@ __attribute__((destructor)) static void series_at_exit(void)
 {
     if (fd < 0 || owner_pid != (long)mp_os_getpid())
         return;
-    begin_writing(true);
+    mp_turn_take(&writing, true);
     if (!ended)
         add_tick();
-    atomic_store(&writing, 0);
+    mp_turn_give(&writing);
 }

@@ -205,7 +205,9 @@ static size_t reclaim_all_classes(bool all)
 /* One pass at a time.  A thread that is already in one (its signal handler
  * allocated) must not start another inside it, nor wait for itself. */
 static MP_TLS volatile int pass_here;
-static _Atomic uint64_t passes_done; /* passes ended so far (mp_reclaim_for_space) */
+/* Passes that released every wholly free span (malloc_trim's, and those
+ * for space), ended so far: mp_reclaim_for_space need not run another. */
+static _Atomic uint64_t full_passes_done;
 
 /* The thread's marker is set before the flag is taken and cleared after it
  * is released, so a signal handler never finds the flag taken by its own
@@ -227,9 +229,10 @@ static bool pass_begin(bool wait)
     }
 }
 
-static void pass_end(void)
+static void pass_end(bool full)
 {
-    atomic_fetch_add_explicit(&passes_done, 1, memory_order_relaxed);
+    if (full)
+        atomic_fetch_add_explicit(&full_passes_done, 1, memory_order_relaxed);
     atomic_store_explicit(&running, 0, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst);
     pass_here = 0;
@@ -300,7 +303,7 @@ static uint64_t decay_task(void)
     if (!pass_begin(false))
         return decay_period_ns();
     decay_pass(now);
-    pass_end();
+    pass_end(false);
     if (atomic_load_explicit(&memory_waits, memory_order_relaxed))
         return decay_period_ns();
     atomic_store(&decay_queued, false);
@@ -324,7 +327,7 @@ void mp_reclaim_tick(size_t flushed)
     if (!pass_begin(false))
         return;
     decay_pass(now);
-    pass_end();
+    pass_end(false);
     if (atomic_load_explicit(&memory_waits, memory_order_relaxed) &&
         !atomic_load_explicit(&decay_queued, memory_order_relaxed))
         queue_decay();
@@ -343,7 +346,7 @@ size_t mp_reclaim_pass(bool all)
         return 0;
     size_t released = span_count != NULL ? reclaim_all_classes(all) : 0;
     released += mp_fallback_release_cached(all);
-    pass_end();
+    pass_end(all);
     return released;
 }
 
@@ -358,16 +361,16 @@ size_t mp_reclaim_pass(bool all)
  * true when a pass ended: spans may be free to take. */
 bool mp_reclaim_for_space(void)
 {
-    uint64_t seen = atomic_load_explicit(&passes_done, memory_order_relaxed);
+    uint64_t seen = atomic_load_explicit(&full_passes_done, memory_order_relaxed);
     if (!pass_begin(true))
         return false;
-    if (atomic_load_explicit(&passes_done, memory_order_relaxed) != seen) {
-        pass_end(); /* another thread's pass ended while this one waited */
+    if (atomic_load_explicit(&full_passes_done, memory_order_relaxed) != seen) {
+        pass_end(false); /* another thread's full pass ended while this one waited */
         return true;
     }
     if (span_count != NULL)
         reclaim_all_classes(true);
-    pass_end();
+    pass_end(true);
     if (mp_fallback_can_give_back()) {
         mp_fallback_release_cached(true);
         mp_fallback_give_back(0, true);

@@ -126,6 +126,8 @@ static void init_once(void)
     mp_start_ns = mp_os_now_ns();
     make_secret();
     mp_options_load();
+    if (mp_option_string(MP_OPT_heap_profile))
+        mp_opt.prof = 1; /* a heap profile is made of the sampled sites */
     if (mp_opt.verbose)
         mp_options_print(STDERR_FILENO);
     mp_sizeclass_init(mp_opt.max_class);

@@ -183,7 +183,7 @@ void mp_sample_credit(uint32_t site, unsigned cls, size_t n)
     if (site == MP_NO_SITE)
         return;
     double w = mp_sample_weight(cls, n);
-    mp_site_account(site, w * (double)n, w);
+    mp_site_credit(site, w * (double)n, w);
 }
 
 void mp_sample_free(const mp_fallback_info_t *info)
@@ -191,5 +191,5 @@ void mp_sample_free(const mp_fallback_info_t *info)
     if (info->site == MP_NO_SITE)
         return;
     double w = mp_sample_weight(info->cls, info->sampled);
-    mp_site_account(info->site, -w * (double)info->sampled, -w); /* what it was credited */
+    mp_site_debit(info->site, w * (double)info->sampled, w); /* what it was credited */
 }

@@ -16,6 +16,8 @@
 #include "observe/dump.h"
 #include "observe/openmetrics.h"
 #include "observe/paths.h"
+#include "observe/run.h"
+#include "observe/heapprofile.h"
 #include "observe/summary.h"
 #include "base/fmt.h"
 #include "base/options.h"
@@ -36,6 +38,9 @@ static _Atomic int dumping;
  * none overwrites another (under `dumping`; 0 again in a fork child, a
  * process of its own: %p tells the two apart). */
 static unsigned dump_serial;
+
+static char heap_profile_path[MP_OPT_STRING_MAX]; /* MPOOL_HEAP_PROFILE, absolute; "" unset */
+static unsigned heap_profile_serial;              /* its %n (under `dumping`) */
 
 static _Atomic int warned;
 static mp_snapshot_t snapshot; /* owned by the holder of `dumping` */
@@ -59,6 +64,7 @@ bool mp_dump_add_section(mp_dump_section_fn emit)
 void mp_snapshot_take(mp_snapshot_t *s, const char *reason)
 {
     s->reason = reason;
+    s->with_run = true;
     s->pid = (long)mp_os_getpid();
     s->elapsed_ns = mp_os_now_ns() - mp_start_ns;
     s->rss_bytes = mp_os_rss_bytes();
@@ -143,10 +149,69 @@ static void emit_leaks(const mp_snapshot_t *s, mp_emitter_t *e)
     mp_emit_list_end(e);
 }
 
+/* ---- the profile (MPOOL_PROF) -------------------------------------------------- */
+
+#define PROFILE_SITES 2048 /* sites listed, in the order first seen */
+
+static void emit_view(mp_emitter_t *e, const char *view, const mp_site_view_t *v)
+{
+    char key[32];
+    mp_fmt(key, sizeof key, "%s_bytes", view);
+    mp_emit_u64(e, key, key, v->bytes > 0 ? (uint64_t)(v->bytes + 0.5) : 0);
+    mp_fmt(key, sizeof key, "%s_blocks", view);
+    mp_emit_u64(e, key, key, v->blocks > 0 ? (uint64_t)(v->blocks + 0.5) : 0);
+    mp_fmt(key, sizeof key, "%s_samples", view);
+    mp_emit_u64(e, key, key, v->samples);
+}
+
+/* Every site's three views with their sample counts, read from the site
+ * table as the dump is written (no copy: a table of thousands of sites). */
+static void emit_profile(const mp_snapshot_t *s, mp_emitter_t *e)
+{
+    mp_site_peak_t peak;
+    mp_site_peak(&peak);
+    unsigned count = mp_site_count();
+    mp_emit_object_begin(e, "profile", "heap profile (MPOOL_PROF): sampled sites, three views");
+    mp_emit_u64(e, "sample_bytes", "mean bytes between samples", mp_opt.prof_sample);
+    mp_emit_u64(e, "live_bytes", "live bytes (estimated)", (uint64_t)(peak.live + 0.5));
+    mp_emit_u64(e, "peak_bytes", "peak live bytes (estimated)", (uint64_t)(peak.peak + 0.5));
+    mp_emit_u64(e, "peak_view_bytes", "live bytes when the peak view was taken",
+                (uint64_t)(peak.copied + 0.5));
+    mp_emit_u64(e, "peak_ms", "peak view taken at ms",
+                peak.copied_ns > mp_start_ns ? (peak.copied_ns - mp_start_ns) / 1000000u : 0);
+    mp_emit_u64(e, "sites_total", "sites", count);
+    mp_emit_list_begin(e, "sites", "sites (inuse: live now; alloc: since start; peak: at the peak)");
+    mp_site_figures_t f;
+    for (unsigned i = 0, shown = 0; i < count && shown < PROFILE_SITES; i++) {
+        mp_site_read(i, &f);
+        if (f.alloc.samples == 0)
+            continue;
+        shown++;
+        mp_emit_item_begin(e);
+        emit_view(e, "inuse", &f.inuse);
+        emit_view(e, "alloc", &f.alloc);
+        emit_view(e, "peak", &f.peak);
+        char pcs[MP_SITE_DEPTH][24];
+        const char *pc_text[MP_SITE_DEPTH];
+        for (unsigned d = 0; d < f.depth; d++) {
+            mp_fmt(pcs[d], sizeof pcs[d], "%p", f.pcs[d]);
+            pc_text[d] = pcs[d];
+        }
+        mp_emit_str_array(e, "pcs", "return addresses", pc_text, f.depth);
+        mp_emit_str_array(e, "stack", "allocated at", f.frames, f.depth);
+        mp_emit_item_end(e);
+    }
+    mp_emit_list_end(e);
+    mp_emit_object_end(e);
+    (void)s;
+}
+
 void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
 {
     mp_emit_begin(e, "mpool stats");
     emit_header(s, e);
+    if (s->with_run)
+        mp_run_emit(e);
     emit_object(s, e, MP_SECTION_totals, "totals", "totals");
     emit_classes(s, e);
     emit_object(s, e, MP_SECTION_fallback, "fallback", "fallback (jemalloc, oversized requests)");
@@ -155,6 +220,8 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
         s->sections[i](e); /* the add-ons' */
     emit_object(s, e, MP_SECTION_threads, "threads", "threads");
     emit_leaks(s, e);
+    if (mp_opt.prof)
+        emit_profile(s, e);
     mp_emit_end(e);
 }
 
@@ -176,32 +243,44 @@ static void dump_fork_child(void)
 {
     atomic_store(&dumping, 0);
     dump_serial = 0;
+    heap_profile_serial = 0;
 }
 
 /* ---- files ---------------------------------------------------------------------- */
 
-static int write_fd(int fd, int mode, const char *reason)
+/* What goes into a file: the stats dump in the format set, or the heap
+ * profile. */
+enum { STATS_FILE, HEAP_PROFILE_FILE };
+
+static int write_fd(int fd, int what, const char *reason)
 {
     char scratch[4096];
     mp_emitter_t e;
+    int mode = mp_opt.stats_format == MP_FORMAT_TEXT ? MP_EMIT_TEXT : MP_EMIT_JSON;
     mp_emit_init_fd(&e, mode, fd, scratch, sizeof scratch);
-    mp_snapshot_take(&snapshot, reason);
-    if (mp_opt.stats_format == MP_FORMAT_OPENMETRICS || mp_opt.stats_format == MP_FORMAT_PROMETHEUS)
-        mp_openmetrics_emit(&snapshot, &e, mp_opt.stats_format == MP_FORMAT_PROMETHEUS);
-    else
-        mp_snapshot_emit(&snapshot, &e);
+    if (what == HEAP_PROFILE_FILE) {
+        mp_heapprofile_emit(&e);
+    } else {
+        mp_snapshot_take(&snapshot, reason);
+        if (mp_opt.stats_format == MP_FORMAT_OPENMETRICS || mp_opt.stats_format == MP_FORMAT_PROMETHEUS)
+            mp_openmetrics_emit(&snapshot, &e, mp_opt.stats_format == MP_FORMAT_PROMETHEUS);
+        else
+            mp_snapshot_emit(&snapshot, &e);
+    }
     mp_emit_finish(&e);
     return e.failed ? -1 : 0;
 }
 
-static int dump_locked(const char *path, const char *reason)
+/* The file at path (its %p and %n filled in; %n from *number, which a
+ * file written uses up), whole or not at all: a temporary file, then
+ * rename(2).  "-" is stderr. */
+static int write_file(const char *path, int what, const char *reason, unsigned *number)
 {
-    int mode = mp_opt.stats_format == MP_FORMAT_TEXT ? MP_EMIT_TEXT : MP_EMIT_JSON;
     if (path[0] == '-' && path[1] == '\0')
-        return write_fd(STDERR_FILENO, mode, reason) == 0 ? 0 : (errno = EIO, -1);
+        return write_fd(STDERR_FILENO, what, reason) == 0 ? 0 : (errno = EIO, -1);
     char final[MP_OPT_STRING_MAX + 32], tmp[MP_OPT_STRING_MAX + 64];
     bool numbered;
-    if (!mp_path_expand(path, dump_serial, final, sizeof final - 32, &numbered)) {
+    if (!mp_path_expand(path, *number, final, sizeof final - 32, &numbered)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -211,7 +290,7 @@ static int dump_locked(const char *path, const char *reason)
     int fd = mp_os_create_excl(tmp);
     if (fd < 0)
         return -1;
-    int rc = write_fd(fd, mode, reason);
+    int rc = write_fd(fd, what, reason);
     int err = errno;
     if (mp_os_close(fd) != 0 && rc == 0) {
         rc = -1;
@@ -225,8 +304,30 @@ static int dump_locked(const char *path, const char *reason)
         mp_os_unlink(tmp);
         errno = err ? err : EIO;
     } else if (numbered) {
-        dump_serial++; /* only a dump written uses a number up */
+        (*number)++; /* only a file written uses a number up */
     }
+    return rc;
+}
+
+
+/* The stats to path (none if NULL) and the heap profile if one is set;
+ * -1 + errno if either failed, *failed naming it. */
+static int dump_locked(const char *path, const char *reason, const char **failed)
+{
+    int rc = 0, err = 0;
+    if (path && write_file(path, STATS_FILE, reason, &dump_serial) != 0) {
+        rc = -1;
+        err = errno;
+        *failed = path;
+    }
+    if (heap_profile_path[0] &&
+        write_file(heap_profile_path, HEAP_PROFILE_FILE, reason, &heap_profile_serial) != 0 &&
+        rc == 0) {
+        rc = -1;
+        err = errno;
+        *failed = heap_profile_path;
+    }
+    errno = err;
     return rc;
 }
 
@@ -234,7 +335,8 @@ int mp_dump_to_path(const char *path, const char *reason)
 {
     int saved = errno;
     dump_lock(true);
-    int rc = dump_locked(path, reason);
+    const char *failed;
+    int rc = dump_locked(path, reason, &failed);
     dump_unlock();
     if (rc == 0)
         errno = saved;
@@ -274,6 +376,16 @@ static void resolve_stats_path(void)
                 "dumps go to the directory the program is in when it writes them");
 }
 
+static void resolve_heap_profile_path(void)
+{
+    const char *p = mp_option_string(MP_OPT_heap_profile);
+    if (p && !mp_path_absolute(p, heap_profile_path, sizeof heap_profile_path)) {
+        mp_warn("MPOOL_HEAP_PROFILE is relative and the directory cannot be resolved; "
+                "no heap profile");
+        heap_profile_path[0] = '\0';
+    }
+}
+
 const char *mp_dump_default_path(void)
 {
     return stats_path;
@@ -300,17 +412,19 @@ static const char *errno_name(int err)
 static void dump_automatic(const char *reason, bool wait)
 {
     const char *path = stats_path;
-    if (path == NULL)
-        path = "-";
+    if (path == NULL && !heap_profile_path[0])
+        path = "-"; /* the signal's dump, with nowhere else to go */
     int saved = errno;
     if (!dump_lock(wait))
         return;
-    int rc = dump_locked(path, reason);
+    const char *failed = path;
+    int rc = dump_locked(path, reason, &failed);
     int err = errno;
     dump_unlock();
     if (rc != 0 && atomic_exchange(&warned, 1) == 0) {
         char msg[MP_OPT_STRING_MAX + 128];
-        mp_fmt(msg, sizeof msg, "cannot write stats to '%s': %s (errno %d)", path,
+        mp_fmt(msg, sizeof msg, "cannot write %s to '%s': %s (errno %d)",
+               failed == heap_profile_path ? "the heap profile" : "stats", failed,
                errno_name(err), err);
         mp_warn(msg);
     }
@@ -330,6 +444,7 @@ __attribute__((constructor)) static void dump_init(void)
     if (!mp_init())
         return;
     resolve_stats_path();
+    resolve_heap_profile_path();
     pthread_atfork(NULL, NULL, dump_fork_child);
     if (mp_opt.stats_signal && mp_os_on_signal((int)mp_opt.stats_signal, on_signal) != 0)
         mp_warn("cannot install the MPOOL_STATS_SIGNAL handler");
@@ -339,7 +454,7 @@ __attribute__((destructor)) static void dump_at_exit(void)
 {
     if (atomic_load(&mp_init_state) != MP_INIT_DONE)
         return;
-    if (stats_path)
+    if (stats_path || heap_profile_path[0])
         dump_automatic("exit", true);
     if (mp_opt.show_stats) { /* MPOOL_SHOW_STATS: a summary on stderr, no file needed */
         int saved = errno;

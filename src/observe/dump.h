@@ -21,6 +21,7 @@ bool mp_dump_add_section(mp_dump_section_fn emit) MP_HIDDEN;
 
 typedef struct mp_snapshot {
     const char *reason;    /* "exit", "signal" or "request" */
+    bool with_run;         /* the "run" section (run.c): not in the unit tests' goldens */
     long pid;
     uint64_t elapsed_ns;   /* since libmpool started */
     uint64_t rss_bytes;    /* resident set of the process */

@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,6 +252,51 @@ ssize_t mp_os_read_file(const char *path, char *buf, size_t cap)
     close(fd);
     buf[len] = '\0';
     return (ssize_t)len;
+}
+
+/* Our own memory through the kernel: where a load would fault (a file
+ * shortened under its mapping), this fails instead. */
+bool mp_os_read_memory(const void *at, void *buf, size_t n)
+{
+    int saved = errno;
+    struct iovec local = { buf, n }, remote = { (void *)at, n };
+    bool ok = syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == (long)n;
+    errno = saved;
+    return ok;
+}
+
+int mp_os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+ssize_t mp_os_read(int fd, char *buf, size_t cap)
+{
+    ssize_t n;
+    while ((n = read(fd, buf, cap)) < 0 && errno == EINTR)
+        ;
+    return n;
+}
+
+bool mp_os_copy_file(const char *path, int fd)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return false;
+    char buf[4096];
+    ssize_t n;
+    bool ok = true;
+    while (ok && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ok = false;
+            break;
+        }
+        ok = mp_os_write(fd, buf, (size_t)n);
+    }
+    close(in);
+    return ok;
 }
 
 ssize_t mp_os_readlink(const char *path, char *buf, size_t cap)

@@ -44,6 +44,10 @@ void mp_os_unlink(const char *path) MP_OS_HIDDEN;
 /* A whole small file (up to cap - 1 bytes, NUL-terminated); its length, or -1. */
 ssize_t mp_os_read_file(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
 ssize_t mp_os_readlink(const char *path, char *buf, size_t cap) MP_OS_HIDDEN;
+bool mp_os_copy_file(const char *path, int fd) MP_OS_HIDDEN;
+bool mp_os_read_memory(const void *at, void *buf, size_t n) MP_OS_HIDDEN; /* false where it would fault */
+int mp_os_open_read(const char *path) MP_OS_HIDDEN;                /* -1 + errno */
+ssize_t mp_os_read(int fd, char *buf, size_t cap) MP_OS_HIDDEN;   /* retrying EINTR */ /* all of path to fd; false on error */
 bool mp_os_getcwd(char *buf, size_t cap) MP_OS_HIDDEN; /* false if it does not fit */
 
 /* ---- randomness ---- */

@@ -35,7 +35,10 @@ typedef struct site {
     unsigned depth;
     void *pcs[MP_SITE_DEPTH];
     const char *frames[MP_SITE_DEPTH]; /* into the text arena */
-    double bytes, blocks;               /* estimated live; under lock */
+    /* estimates, under the lock: live now, allocated since start, and live
+     * at the peak snapshot; with the sampled allocations behind each */
+    double bytes, blocks, alloc_bytes, alloc_blocks, peak_bytes, peak_blocks;
+    uint64_t live_samples, samples, peak_samples;
 } site_t;
 
 MP_TLS int mp_tls_unsampled;
@@ -47,6 +50,10 @@ static char *text;               /* TEXT_BYTES */
 static size_t text_used;
 static _Atomic unsigned nsites;  /* published sites */
 static uintptr_t self_lo, self_hi; /* libmpool's own code, skipped in stacks */
+/* The estimated live bytes of all sites, its highest value, and the total
+ * when the sites' peak figures were last copied (under the lock). */
+static double live_total, peak_total, peak_copied_total;
+static uint64_t peak_copied_ns;
 static char exe_path[1024];        /* the main program, which dladdr leaves unnamed */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -202,14 +209,83 @@ out:
     return result;
 }
 
-void mp_site_account(uint32_t site, double bytes, double blocks)
+/* The peak view: each site's live figures as they stood when the live
+ * total was highest.  Copied when the total passes the last copy by 1/64,
+ * so a program that grows steadily copies O(log growth) times, and the
+ * copy stands within 1/64 of the true peak. */
+#define PEAK_STEP (1.0 / 64)
+
+static void copy_peak(void)
+{
+    unsigned count = atomic_load_explicit(&nsites, memory_order_relaxed);
+    for (unsigned i = 0; i < count; i++) {
+        site_t *s = &sites[i];
+        s->peak_bytes = s->bytes;
+        s->peak_blocks = s->blocks;
+        s->peak_samples = s->live_samples;
+    }
+    peak_copied_total = live_total;
+    peak_copied_ns = mp_os_now_ns();
+}
+
+void mp_site_credit(uint32_t site, double bytes, double blocks)
 {
     if (site == MP_NO_SITE)
         return;
     pthread_mutex_lock(&site_lock);
-    sites[site].bytes += bytes;
-    sites[site].blocks += blocks;
+    site_t *s = &sites[site];
+    s->bytes += bytes;
+    s->blocks += blocks;
+    s->alloc_bytes += bytes;
+    s->alloc_blocks += blocks;
+    s->live_samples++;
+    s->samples++;
+    live_total += bytes;
+    if (live_total > peak_total) {
+        peak_total = live_total;
+        if (live_total >= peak_copied_total * (1 + PEAK_STEP))
+            copy_peak();
+    }
     pthread_mutex_unlock(&site_lock);
+}
+
+void mp_site_debit(uint32_t site, double bytes, double blocks)
+{
+    if (site == MP_NO_SITE)
+        return;
+    pthread_mutex_lock(&site_lock);
+    site_t *s = &sites[site];
+    s->bytes -= bytes;
+    s->blocks -= blocks;
+    if (s->live_samples)
+        s->live_samples--;
+    live_total -= bytes;
+    pthread_mutex_unlock(&site_lock);
+}
+
+unsigned mp_site_count(void)
+{
+    return atomic_load_explicit(&nsites, memory_order_acquire);
+}
+
+/* Lock-free (a dump may run in a signal handler): figures of a moment. */
+void mp_site_read(uint32_t site, mp_site_figures_t *out)
+{
+    const site_t *s = &sites[site];
+    *out = (mp_site_figures_t){
+        .inuse = { s->bytes > 0 ? s->bytes : 0, s->blocks > 0 ? s->blocks : 0, s->live_samples },
+        .alloc = { s->alloc_bytes, s->alloc_blocks, s->samples },
+        .peak = { s->peak_bytes, s->peak_blocks, s->peak_samples },
+        .depth = s->depth,
+        .pcs = s->pcs,
+        .frames = s->frames,
+    };
+}
+
+void mp_site_peak(mp_site_peak_t *out)
+{
+    *out = (mp_site_peak_t){ live_total > 0 ? live_total : 0, peak_total, peak_copied_total,
+                             peak_copied_ns };
 }
 
 unsigned mp_site_frames(uint32_t site, const char **frames, unsigned cap)

@@ -15,6 +15,7 @@
 #include "core/init.h"
 #include "core/limit.h"
 #include "core/reclaim.h"
+#include "base/probes.h"
 #include "core/sample.h"
 #include "fallback/fallback.h"
 #include "platform/os.h"
@@ -119,6 +120,10 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
         return NULL;
     count_alloc_of(tc, &info);
     mp_sample_credit(site, cls, n);
+    if (site != MP_NO_SITE)
+        MP_PROBE(sample_alloc, p, n, site);
+    else if (cls == 0)
+        MP_PROBE(large_alloc, p, n);
     return p;
 }
 
@@ -264,6 +269,10 @@ static bool free_fallback(void *p)
 
     if (!mp_fallback_free(p, &info))
         return false;
+    if (info.site != MP_NO_SITE)
+        MP_PROBE(sample_free, p, info.sampled, info.site);
+    else if (info.cls == 0)
+        MP_PROBE(large_free, p, info.usable);
     count_free_of(&info);
     mp_reclaim_fallback_freed();
     if (MP_UNLIKELY(mp_limit_on()))

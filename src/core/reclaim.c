@@ -40,6 +40,7 @@
  * needs resetting between passes. */
 #define _GNU_SOURCE
 #include "core/reclaim.h"
+#include "base/probes.h"
 #include "base/options.h"
 #include "core/background.h"
 #include "core/gstack.h"
@@ -199,6 +200,7 @@ static size_t reclaim_all_classes(bool all)
     }
     atomic_fetch_add_explicit(&mp_reclaim_passes, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&mp_reclaim_released_bytes, released, memory_order_relaxed);
+    MP_PROBE(reclaim_pass, released, (int)all);
     return released;
 }
 

@@ -10,6 +10,7 @@
  * at thread exit and nothing to lose in a race. */
 #define _GNU_SOURCE
 #include "core/tcache.h"
+#include "base/probes.h"
 #include "core/alloc.h"
 #include "base/options.h"
 #include "core/counters.h"
@@ -160,6 +161,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
         bin->head = batch->next;
         bin->count = n - 1;
         batch->link = 0; /* handed out: no longer free */
+        MP_PROBE(refill, mp_classes[cls].size, n);
         if (MP_COUNTERS)
             mp_counters_held(tc, (int64_t)n * mp_classes[cls].size);
         return batch;
@@ -182,6 +184,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
     void *p = bump->next;
     bump->next += mp_classes[cls].size;
     bump->fresh++;
+    MP_PROBE(refill, mp_classes[cls].size, 1);
     if (MP_COUNTERS)
         mp_counters_held(tc, mp_classes[cls].size);
     return p;
@@ -212,6 +215,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
         bin->head = NULL;
     }
     mp_gstack_push(&mp_class_stacks[cls], rest, bin->count - keep);
+    MP_PROBE(flush, mp_classes[cls].size, bin->count - keep);
     tc->flushed_bytes += (size_t)(bin->count - keep) * mp_classes[cls].size;
     if (MP_COUNTERS)
         mp_counters_held(tc, -(int64_t)(bin->count - keep) * mp_classes[cls].size);

@@ -22,6 +22,7 @@
 #include "base/fmt.h"
 #include "base/options.h"
 #include "base/report.h"
+#include "base/probes.h"
 #include "base/turn.h"
 #include "core/init.h"
 #include "core/sizeclass.h"
@@ -306,6 +307,8 @@ static int write_file(const char *path, int what, const char *reason, unsigned *
     } else if (numbered) {
         (*number)++; /* only a file written uses a number up */
     }
+    if (rc == 0)
+        MP_PROBE(dump, reason);
     return rc;
 }
 

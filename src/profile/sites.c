@@ -26,9 +26,9 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#define SITE_CAP 8192              /* distinct stacks kept; later ones are not profiled */
+#define SITE_CAP 16384             /* distinct stacks kept; later ones are not profiled */
 #define INDEX_CAP (SITE_CAP * 2)   /* open addressing, power of two */
-#define TEXT_BYTES (8u << 20)      /* symbol text arena */
+#define TEXT_BYTES (32u << 20)     /* symbol text arena (reserved; touched as used) */
 
 typedef struct site {
     uint64_t hash;

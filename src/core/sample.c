@@ -191,5 +191,6 @@ void mp_sample_free(const mp_fallback_info_t *info)
     if (info->site == MP_NO_SITE)
         return;
     double w = mp_sample_weight(info->cls, info->sampled);
-    mp_site_debit(info->site, w * (double)info->sampled, w); /* what it was credited */
+    uint32_t lived_us = (uint32_t)(mp_os_now_ns() / 1000u) - info->born_us; /* wraps: fine */
+    mp_site_debit(info->site, w * (double)info->sampled, w, lived_us); /* what it was credited */
 }

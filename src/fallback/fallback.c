@@ -204,7 +204,8 @@ void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32
     if (p)
         usable = sallocx(p, 0);
     if (p) {
-        *info = (mp_fallback_info_t){ usable, n, n, site, cls };
+        uint32_t born_us = site != MP_NO_SITE ? (uint32_t)(mp_os_now_ns() / 1000u) : 0;
+        *info = (mp_fallback_info_t){ usable, n, n, site, cls, born_us };
         if (!registry_insert((uintptr_t)p, info)) {
             dallocx(p, MALLOCX_TCACHE_NONE);
             p = NULL;

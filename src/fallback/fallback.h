@@ -15,6 +15,7 @@ typedef struct mp_fallback_info {
     size_t sampled;   /* the size the site was credited for (kept by realloc) */
     uint32_t site;    /* profile/sites.h site, or MP_NO_SITE when not profiled */
     uint32_t cls;     /* pool class the request belongs to; 0 = a true fallback */
+    uint32_t born_us; /* profiled blocks: when made (CLOCK_MONOTONIC, us, wrapping) */
 } mp_fallback_info_t;
 
 /* NULL + ENOMEM on failure; else *info describes the new block. */

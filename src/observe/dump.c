@@ -181,7 +181,8 @@ static void emit_profile(const mp_snapshot_t *s, mp_emitter_t *e)
     mp_emit_u64(e, "peak_ms", "peak view taken at ms",
                 peak.copied_ns > mp_start_ns ? (peak.copied_ns - mp_start_ns) / 1000000u : 0);
     mp_emit_u64(e, "sites_total", "sites", count);
-    mp_emit_list_begin(e, "sites", "sites (inuse: live now; alloc: since start; peak: at the peak)");
+    mp_emit_list_begin(e, "sites", "sites (inuse: live now; alloc: since start; peak: at the peak; "
+                                   "temp: of alloc, freed within 1 ms)");
     mp_site_figures_t f;
     for (unsigned i = 0, shown = 0; i < count && shown < PROFILE_SITES; i++) {
         mp_site_read(i, &f);
@@ -192,6 +193,7 @@ static void emit_profile(const mp_snapshot_t *s, mp_emitter_t *e)
         emit_view(e, "inuse", &f.inuse);
         emit_view(e, "alloc", &f.alloc);
         emit_view(e, "peak", &f.peak);
+        emit_view(e, "temp", &f.temp);
         char pcs[MP_SITE_DEPTH][24];
         const char *pc_text[MP_SITE_DEPTH];
         for (unsigned d = 0; d < f.depth; d++) {

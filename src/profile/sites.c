@@ -38,7 +38,8 @@ typedef struct site {
     /* estimates, under the lock: live now, allocated since start, and live
      * at the peak snapshot; with the sampled allocations behind each */
     double bytes, blocks, alloc_bytes, alloc_blocks, peak_bytes, peak_blocks;
-    uint64_t live_samples, samples, peak_samples;
+    double temp_bytes, temp_blocks; /* allocated and freed within MP_SITE_TEMP_US */
+    uint64_t live_samples, samples, peak_samples, temp_samples;
 } site_t;
 
 MP_TLS int mp_tls_unsampled;
@@ -249,7 +250,7 @@ void mp_site_credit(uint32_t site, double bytes, double blocks)
     pthread_mutex_unlock(&site_lock);
 }
 
-void mp_site_debit(uint32_t site, double bytes, double blocks)
+void mp_site_debit(uint32_t site, double bytes, double blocks, uint64_t lived_us)
 {
     if (site == MP_NO_SITE)
         return;
@@ -259,6 +260,11 @@ void mp_site_debit(uint32_t site, double bytes, double blocks)
     s->blocks -= blocks;
     if (s->live_samples)
         s->live_samples--;
+    if (lived_us < MP_SITE_TEMP_US) {
+        s->temp_bytes += bytes;
+        s->temp_blocks += blocks;
+        s->temp_samples++;
+    }
     live_total -= bytes;
     pthread_mutex_unlock(&site_lock);
 }
@@ -276,6 +282,7 @@ void mp_site_read(uint32_t site, mp_site_figures_t *out)
         .inuse = { s->bytes > 0 ? s->bytes : 0, s->blocks > 0 ? s->blocks : 0, s->live_samples },
         .alloc = { s->alloc_bytes, s->alloc_blocks, s->samples },
         .peak = { s->peak_bytes, s->peak_blocks, s->peak_samples },
+        .temp = { s->temp_bytes, s->temp_blocks, s->temp_samples },
         .depth = s->depth,
         .pcs = s->pcs,
         .frames = s->frames,

@@ -21,9 +21,11 @@ typedef struct mp_leak {
 extern MP_TLS int mp_tls_unsampled MP_HIDDEN;
 uint32_t mp_site_capture(void) MP_HIDDEN; /* site of the current call, or MP_NO_SITE */
 /* A sampled allocation of the site, weighted (bytes and blocks it stands
- * for); and its free, with what it was credited. */
+ * for); and its free, with what it was credited and how long it lived
+ * (below MP_SITE_TEMP_US it also counts as temporary). */
+#define MP_SITE_TEMP_US 1000
 void mp_site_credit(uint32_t site, double bytes, double blocks) MP_HIDDEN;
-void mp_site_debit(uint32_t site, double bytes, double blocks) MP_HIDDEN;
+void mp_site_debit(uint32_t site, double bytes, double blocks, uint64_t lived_us) MP_HIDDEN;
 
 /* A view of a site: estimated bytes and blocks, and the sampled
  * allocations the estimate rests on (its error shrinks as 1/sqrt of them). */
@@ -36,6 +38,7 @@ typedef struct mp_site_figures {
     mp_site_view_t inuse; /* live now */
     mp_site_view_t alloc; /* allocated since start */
     mp_site_view_t peak;  /* live when the live total was at its highest */
+    mp_site_view_t temp;  /* allocated and freed within MP_SITE_TEMP_US: temporary */
     unsigned depth;
     void *const *pcs;           /* return addresses, innermost first */
     const char *const *frames;  /* their text */

@@ -147,6 +147,8 @@ static int parse_duration(const char *s, size_t *out)
         unit_ms = 3600 * 1000;
     else
         return -1;
+    if (whole > UINT64_MAX / 2 / unit_ms)
+        return -1; /* 9999999999999h: not a wrap into the allowed range */
     *out = (size_t)(whole * unit_ms + frac * unit_ms / frac_scale);
     return 0;
 }

@@ -120,6 +120,8 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
         return NULL;
     count_alloc_of(tc, &info);
     mp_sample_credit(site, cls, n);
+    if (n >= ((size_t)1 << 20))
+        mp_reclaim_big_alloc(); /* its free will leave memory for the decay */
     if (site != MP_NO_SITE)
         MP_PROBE(sample_alloc, p, n, site);
     else if (cls == 0)

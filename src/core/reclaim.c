@@ -281,9 +281,7 @@ static void decay_pass(uint64_t now)
         reclaim_all_classes(false);
     mp_fallback_release_cached(false); /* the huge cache has no pool tables to wait for */
     purge_idle_fallback(now);
-    atomic_store_explicit(&memory_waits,
-                          waiting_spans || mp_fallback_cached_bytes() || dirty_seen,
-                          memory_order_relaxed);
+    atomic_store(&memory_waits, waiting_spans || mp_fallback_cached_bytes() || dirty_seen);
 }
 
 static uint64_t decay_task(void);
@@ -306,7 +304,7 @@ static uint64_t decay_task(void)
         return decay_period_ns();
     decay_pass(now);
     pass_end(false);
-    if (atomic_load_explicit(&memory_waits, memory_order_relaxed))
+    if (atomic_load(&memory_waits))
         return decay_period_ns();
     atomic_store(&decay_queued, false);
     if (atomic_load(&freed_since_pass) >= WORTH_A_THREAD && !atomic_exchange(&decay_queued, true))
@@ -314,14 +312,30 @@ static uint64_t decay_task(void)
     return 0;
 }
 
-void mp_reclaim_tick(size_t flushed)
+/* The heap holds enough that freed memory will wait for the decay: time
+ * for the background thread, started here, on an allocation's slow path
+ * (never a free's: core/background.c). */
+#define HEAP_WORTH_A_THREAD ((size_t)16 << 20)
+
+static void start_thread_if_worth_it(void)
 {
+    if (!mp_background_running() && mp_opt.background &&
+        (mp_region_mapped_bytes() >= HEAP_WORTH_A_THREAD || mp_fallback_cached_bytes() ||
+         mp_fallback_dirty_bytes() >= WORTH_A_THREAD))
+        mp_background_start();
+}
+
+void mp_reclaim_tick(size_t flushed, bool allocating)
+{
+    if (allocating)
+        mp_background_poke(); /* the series in a fork child too, whatever the decay */
     if (mp_opt.decay_ms == 0)
         return;
-    mp_background_poke();
+    if (allocating)
+        start_thread_if_worth_it();
     if (flushed && atomic_fetch_add_explicit(&freed_since_pass, flushed, memory_order_relaxed) +
                            flushed >= WORTH_A_THREAD &&
-        !atomic_load_explicit(&decay_queued, memory_order_relaxed))
+        !atomic_load(&decay_queued))
         queue_decay();
     uint64_t now = mp_os_coarse_ns();
     if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
@@ -330,14 +344,19 @@ void mp_reclaim_tick(size_t flushed)
         return;
     decay_pass(now);
     pass_end(false);
-    if (atomic_load_explicit(&memory_waits, memory_order_relaxed) &&
-        !atomic_load_explicit(&decay_queued, memory_order_relaxed))
+    if (atomic_load(&memory_waits) && !atomic_load(&decay_queued))
         queue_decay();
+}
+
+void mp_reclaim_big_alloc(void)
+{
+    if (mp_opt.decay_ms)
+        start_thread_if_worth_it();
 }
 
 void mp_reclaim_fallback_freed(void)
 {
-    if (mp_opt.decay_ms && !atomic_load_explicit(&decay_queued, memory_order_relaxed) &&
+    if (mp_opt.decay_ms && !atomic_load(&decay_queued) &&
         (mp_fallback_cached_bytes() || mp_fallback_dirty_bytes() >= WORTH_A_THREAD))
         queue_decay();
 }

@@ -8,18 +8,22 @@
 void mp_reclaim_init(void) MP_HIDDEN; /* before mp_region_init: its tables */
 /* From slow paths: a pass when one is due; flushed: bytes this thread gave
  * to the global stacks since its last tick (enough of them wake the
- * background thread's decay). */
-void mp_reclaim_tick(size_t flushed) MP_HIDDEN;
+ * background thread's decay); allocating: an allocation's slow path, where
+ * the background thread may be started. */
+void mp_reclaim_tick(size_t flushed, bool allocating) MP_HIDDEN;
 /* From refill and flush: every 8th of them ticks (a clock read each). */
-static inline void mp_reclaim_tick_batch(mp_tcache_t *tc)
+static inline void mp_reclaim_tick_batch(mp_tcache_t *tc, bool allocating)
 {
     if (MP_UNLIKELY(tc->reclaim_skip == 0)) {
         tc->reclaim_skip = 8;
-        mp_reclaim_tick(tc->flushed_bytes);
+        mp_reclaim_tick(tc->flushed_bytes, allocating);
         tc->flushed_bytes = 0;
     }
     tc->reclaim_skip--;
 }
+/* A big fallback block was made (an allocation): the background thread
+ * may be worth starting. */
+void mp_reclaim_big_alloc(void) MP_HIDDEN;
 /* A fallback block was freed: its memory may wait for the decay. */
 void mp_reclaim_fallback_freed(void) MP_HIDDEN;
 /* The pools took `bytes` of new memory (a new span): the fallback's free

@@ -157,7 +157,7 @@ int mp_sample_alloc_slow(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s
         return MP_SAMPLE_NONE;
     /* Every ~256 KiB allocated: also the tick that keeps memory going back to
      * the OS in a program whose caches never miss. */
-    mp_reclaim_tick(0);
+    mp_reclaim_tick(0, true);
     /* the stack before the clock starts: the time measured is the allocation's own */
     s->site = s->what & MP_SAMPLE_PROF ? mp_site_capture() : MP_NO_SITE;
     s->t0 = mp_os_now_ns();

@@ -18,6 +18,8 @@
 #include "core/init.h"
 #include "core/limit.h"
 #include "core/reclaim.h"
+#include "core/background.h"
+#include "fallback/fallback.h"
 #include "core/region.h"
 #include "core/sample.h"
 #include "platform/os.h"
@@ -103,6 +105,8 @@ static void set_owner(mp_tcache_t *tc)
 {
     tc->owner_pid = mp_os_getpid();
     tc->owner_tid = mp_os_gettid();
+    if (tc->owner_tid != tc->owner_pid && !mp_background_is_self())
+        mp_fallback_guard_signals(false); /* a program thread besides main: see there */
 }
 
 /* Open (flush at the class's limit) or close (0) every gate of tc. */
@@ -154,7 +158,7 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
 {
     mp_bin_t *bin = &tc->bins[cls];
     unsigned n;
-    mp_reclaim_tick_batch(tc);
+    mp_reclaim_tick_batch(tc, true);
     set_flush_limit(bin, mp_classes[cls].cache_limit); /* allocating again: a full-size bin */
     mp_block_t *batch = mp_gstack_pop(&mp_class_stacks[cls], &n);
     if (batch) {
@@ -220,7 +224,7 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
     if (MP_COUNTERS)
         mp_counters_held(tc, -(int64_t)(bin->count - keep) * mp_classes[cls].size);
     bin->count = keep;
-    mp_reclaim_tick_batch(tc);
+    mp_reclaim_tick_batch(tc, false);
 }
 
 /* A free from a thread without a cache (exiting, or bootstrapping). */
@@ -307,6 +311,7 @@ static void retire(mp_tcache_t *tc)
 
 void mp_tcache_thread_exit(void *arg)
 {
+    mp_background_program_thread_exit(); /* the last program thread: ours goes first */
     mp_tls_cache = (mp_tcache_t *)&mp_tcache_empty;
     thread_state = THREAD_EXITED;
     retire(arg);

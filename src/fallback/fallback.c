@@ -256,6 +256,16 @@ uint64_t mp_fallback_purges(void)
     return mp_arena_purges();
 }
 
+_Atomic bool mp_je_guard_always;
+static _Atomic bool guard_given_up; /* the program made a thread: off for good */
+
+void mp_fallback_guard_signals(bool on)
+{
+    if (!on)
+        atomic_store(&guard_given_up, true);
+    atomic_store(&mp_je_guard_always, on && !atomic_load(&guard_given_up));
+}
+
 size_t mp_fallback_cached_bytes(void)
 {
     return mp_huge_cached_bytes();

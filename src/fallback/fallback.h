@@ -40,6 +40,11 @@ void mp_fallback_give_back(size_t shed, bool purge) MP_HIDDEN;
 /* Release the cached huge blocks kept MPOOL_DECAY_MS, or all; bytes released. */
 size_t mp_fallback_release_cached(bool all) MP_HIDDEN;
 
+/* Keep blocking signals around the fallback's locks although the process
+ * has more than one thread: while the only other thread is the core's own
+ * background thread (on), until the program makes one (off, for good). */
+void mp_fallback_guard_signals(bool on) MP_HIDDEN;
+
 void mp_fallback_fork_prepare(void) MP_HIDDEN;
 void mp_fallback_fork_parent(void) MP_HIDDEN;
 void mp_fallback_fork_child(void) MP_HIDDEN;

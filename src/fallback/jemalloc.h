@@ -23,18 +23,22 @@
 
 /* Around every call into jemalloc: in a single-threaded process, signals
  * stay blocked, so a handler that forks or allocates never meets jemalloc's
- * locks (or ours) held by the code it interrupted (fallback.c). */
+ * locks (or ours) held by the code it interrupted (fallback.c).  "Single-
+ * threaded" as the program sees it: glibc's flag, or ours while the only
+ * other thread is the core's background thread (mp_fallback_guard_signals). */
 typedef struct signal_guard {
     bool active;
     sigset_t saved;
 } signal_guard_t;
 
 extern MP_TLS int mp_je_depth MP_HIDDEN; /* > 0: this thread is inside a guard (arena.c) */
+extern _Atomic bool mp_je_guard_always MP_HIDDEN; /* fallback.c */
 
 static inline void guard_begin(signal_guard_t *g)
 {
     mp_je_depth++;
-    g->active = __libc_single_threaded;
+    g->active = __libc_single_threaded ||
+                atomic_load_explicit(&mp_je_guard_always, memory_order_relaxed);
     if (g->active)
         mp_os_block_signals(&g->saved);
 }

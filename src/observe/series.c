@@ -224,7 +224,7 @@ __attribute__((constructor)) static void series_init(void)
     }
     if (!open_file())
         return;
-    if (!mp_background_run(series_task))
+    if (!mp_background_run(series_task) || !mp_background_start())
         mp_warn("cannot start the background thread; no time series");
 }
 

@@ -362,6 +362,13 @@ void mp_os_block_signals(void *saved_sigset)
     pthread_sigmask(SIG_SETMASK, &all, (sigset_t *)saved_sigset);
 }
 
+void mp_os_unblock_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
 void mp_os_restore_signals(const void *saved_sigset)
 {
     pthread_sigmask(SIG_SETMASK, (const sigset_t *)saved_sigset, NULL);

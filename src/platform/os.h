@@ -62,6 +62,7 @@ int mp_os_on_signal(int sig, void (*handler)(int)) MP_OS_HIDDEN; /* SA_RESTART; 
 /* Block every signal on this thread, keeping the old mask in *saved; and back. */
 void mp_os_block_signals(void *saved_sigset) MP_OS_HIDDEN;
 void mp_os_restore_signals(const void *saved_sigset) MP_OS_HIDDEN;
+void mp_os_unblock_signals(void) MP_OS_HIDDEN; /* every signal, on this thread */
 
 /* ---- futex waits (pools' blocking get) ---- */
 /* Sleep while *word == val, until woken or timeout_ns passes (< 0: no

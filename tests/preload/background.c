@@ -4,8 +4,9 @@
  *
  *   grow       grow() takes 200 MiB in 1000-byte blocks, sleep 0.6 s,
  *              shrink() frees them, sleep 0.8 s without calling malloc
- *   idle       256 MiB of 256-byte blocks freed, then 1.5 s without malloc;
- *              prints the RSS and our threads' names at moments
+ *   idle       256 MiB of 256-byte blocks freed, then 2 s without malloc;
+ *              prints the RSS, our threads' names, and our thread's
+ *              wake-ups in the last second
  *   unshare    frees 16 MiB (the thread starts), then unshare(CLONE_NEWUSER)
  *   fork       grows, forks; parent and child each grow, shrink and sleep
  *   exits      16 threads call exit(0) at the same moment
@@ -35,6 +36,35 @@ static long rss_mib(void)
         fclose(f);
     }
     return resident * sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+/* mpool-bg's voluntary context switches (its wake-ups), or -1 */
+static long bg_wakeups(void)
+{
+    long n = -1;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], line[128];
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int ours = fgets(line, sizeof line, f) && strcmp(line, "mpool-bg\n") == 0;
+        fclose(f);
+        if (!ours)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+                break;
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
 }
 
 /* "main,mpool-bg": the names of the process's threads */
@@ -104,10 +134,12 @@ static int mode_idle(void)
     printf("rss_freed=%ld threads_freed=%s\n", rss_mib(), names);
     fflush(stdout); /* no malloc from here on: stdout's buffer exists */
     usleep(950000);
+    long wakeups = bg_wakeups();
     printf("rss_1s=%ld\n", rss_mib());
-    usleep(500000);
+    usleep(1000000);
     thread_names(names, sizeof names);
-    printf("rss_idle=%ld threads_idle=%s\n", rss_mib(), names);
+    printf("rss_idle=%ld threads_idle=%s idle_wakeups=%ld\n", rss_mib(), names,
+           wakeups >= 0 ? bg_wakeups() - wakeups : -1);
     return 0;
 }
 

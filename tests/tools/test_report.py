@@ -1,7 +1,13 @@
 #!/usr/bin/python3
-"""Tests of scripts/mpool-report on the dumps in tests/tools/fixtures/.
+"""Tests of scripts/mpool-report on the dumps in tests/tools/fixtures/, on
+variants of them made here, and on dumps of a small C program run under the
+library (the run section, leak sites past the dump's list of 64, and the
+build-id check of --addr2line: the program is rebuilt after its dump).
 
-    tests/tools/test_report.py [PATH/TO/mpool-report]
+    tests/tools/test_report.py [PATH/TO/mpool-report [PATH/TO/libmpool.so]]
+
+The library defaults to build/libmpool.so; without it, or without a C
+compiler or addr2line, those checks fail (they do not skip).
 
 fixtures/small.json is hand-made, with numbers worked out by hand:
   totals: 150 allocs, 86 reuses        -> reuse ratio 86/150 = 57.3%
@@ -27,6 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
 REPORT = (sys.argv[1] if len(sys.argv) > 1
           else os.path.join(HERE, "..", "..", "scripts", "mpool-report"))
+LIB = os.path.abspath(sys.argv[2] if len(sys.argv) > 2
+                      else os.path.join(HERE, "..", "..", "build", "libmpool.so"))
 failures = 0
 checks = 0
 
@@ -505,6 +513,305 @@ print(json.dumps([{"y": [t.get_text() for t in ax.get_yticklabels()],
         check([l.split(" (peak")[0] for l in axes[1]["legend"]] ==
               ["grow_table", "cache_insert", "resize_index", "parse_record", "inflate_setup"],
               "--timeline: the sites stacked, by their innermost named function", str(axes[1]))
+
+
+# ==== issues seen by a new user: each check below failed before its fix ==================
+SMALL = json.load(open(fx("small.json")))
+
+
+def call(name, *args):
+    """M.name(*args), or what it raised: a FAIL, not a crash, when the tool is older."""
+    try:
+        return getattr(M, name)(*args)
+    except BaseException as e:  # SystemExit from argparse too
+        return e
+
+
+def variant(tmp, name, **changes):
+    """small.json with some top-level keys changed (None: removed), as a file."""
+    d = json.loads(json.dumps(SMALL))
+    for k, v in changes.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        json.dump(d, f)
+    return path
+
+
+def profile_site(i, inuse_bytes, inuse_blocks):
+    frames = [f"0x55d0c0de{i:04x} (/nonexistent/prog+0x{0x1000 + i:x})", "main+0x5 (/nonexistent/prog+0x1500)"]
+    return {"inuse_bytes": inuse_bytes, "inuse_blocks": inuse_blocks, "inuse_samples": inuse_blocks,
+            "alloc_bytes": max(inuse_bytes, 64), "alloc_blocks": max(inuse_blocks, 1),
+            "alloc_samples": max(inuse_blocks, 1), "peak_bytes": inuse_bytes,
+            "peak_blocks": inuse_blocks, "peak_samples": inuse_blocks,
+            "pcs": [f"0x55d0c0de{i:04x}", "0x55d0c0de1501"], "stack": frames}
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # ---- 1. no leak sites: profiling off, or on with nothing live -----------------------
+    prof_empty = {"sample_bytes": 524288, "live_bytes": 0, "peak_bytes": 0, "peak_view_bytes": 0,
+                  "peak_ms": 0, "sites_total": 0, "sites": []}
+    p = variant(tmp, "prof-noleak.json", leaks=[], profile=prof_empty, reason="exit")
+    r = run(p)
+    check(r.returncode == 0 and has_line(r.stdout, r"^Leak sites: none: no live block was sampled at exit "
+                                                   r"\(MPOOL_PROF was on")
+          and "run with MPOOL_PROF=1" not in r.stdout,
+          "1. a profile and no leak: 'no live block was sampled at exit (MPOOL_PROF was on)'",
+          r.stdout + r.stderr)
+    r = run(variant(tmp, "noprof.json", leaks=[]))
+    check(has_line(r.stdout, r"^Leak sites: none recorded \(run with MPOOL_PROF=1 to record them\)$"),
+          "1. no profile and no leak: still 'run with MPOOL_PROF=1'", r.stdout)
+    j = json.loads(run(p, "--json").stdout)
+    check(j.get("profiling") is True and j["leak_sites"] == 0 and j.get("live_sites") == 0,
+          "1. --json: profiling true, no live site", json.dumps({k: j.get(k) for k in
+                                                                ("profiling", "leak_sites", "live_sites")}))
+
+    # ---- 2. more live sites than the dump's list of 64 ------------------------------------
+    # 100 live sites (1,000 + 8 i bytes, i blocks), 20 sites all freed; the list has the 64 largest
+    sites = [profile_site(i, 1000 + 8 * i, 1 + i % 3) for i in range(100)]
+    sites += [profile_site(100 + i, 0, 0) for i in range(20)]
+    live_total = sum(1000 + 8 * i for i in range(100))
+    leaks = sorted(({"bytes": x["inuse_bytes"], "blocks": x["inuse_blocks"], "stack": x["stack"]}
+                    for x in sites if x["inuse_bytes"]), key=lambda l: -l["bytes"])[:64]
+    listed = sum(l["bytes"] for l in leaks)
+    prof = dict(prof_empty, sample_bytes=1, live_bytes=live_total, sites_total=120, sites=sites)
+    p = variant(tmp, "many-sites.json", leaks=leaks, profile=prof, reason="exit")
+    r = run(p, "--top", "3")
+    check(r.returncode == 0 and has_line(r.stdout, rf"^Top 3 of 100 leak sites \(live at exit, estimated; "
+                                                   rf"{live_total:,} bytes in all\)$"),
+          "2. 'Top 3 of 100 leak sites': the live sites of the profile, not the list's 64",
+          r.stdout + r.stderr)
+    check(has_line(r.stdout, rf"^\s+the dump lists the largest 64 \({listed:,} bytes\); 36 smaller sites "
+                             r"not listed \(--view inuse"),
+          "2. says the dump's list dropped 36 sites", r.stdout)
+    j = json.loads(run(p, "--json").stdout)
+    check(j.get("live_sites") == 100 and j.get("live_sites_exact") is True and j["leak_sites"] == 64,
+          "2. --json: live_sites 100 (exact), leak_sites 64 listed", str(j.get("live_sites")))
+    # the profile lists only some of its sites: the live ones it lists are a lower bound
+    p = variant(tmp, "many-sites-cut.json", leaks=leaks, profile=dict(prof, sites_total=3000), reason="exit")
+    r = run(p, "--top", "3")
+    check(has_line(r.stdout, r"^Top 3 of at least 100 leak sites")
+          and has_line(r.stdout, r"at least 36 smaller sites not listed"),
+          "2. a profile that lists 120 of its 3,000 sites: 'at least 100'", r.stdout)
+    # no profile (an older dump) with a full list: at least 64
+    r = run(variant(tmp, "full-list.json", leaks=leaks), "--top", "3")
+    check(has_line(r.stdout, r"^Top 3 of at least 64 leak sites") and "(--view inuse" not in r.stdout,
+          "2. no profile, a full list of 64: 'at least 64'", r.stdout)
+
+    # ---- 3. --addr2line's optional value must not swallow the file name ---------------------
+    want = "make_table+0x2a (/nonexistent/small-prog+0x1234)"
+    for args, mode in (((fx("small.json"), "--addr2line"), "missing"),
+                       (("--addr2line", fx("small.json")), "missing"),
+                       (("--addr2line", "all", fx("small.json")), "all"),
+                       ((fx("small.json"), "--addr2line", "all"), "all"),
+                       (("--addr2line=all", fx("small.json")), "all"),
+                       (("--addr2line", "missing", fx("small.json")), "missing"),
+                       (("--addr2line", "--top", "1", fx("small.json")), "missing")):
+        r = run(*args)
+        parsed = call("parse_args", list(args))
+        check(r.returncode == 0 and r.stdout.startswith("mpool stats: ") and want in r.stdout
+              and r.stderr.count("/nonexistent/small-prog: not found") == 1
+              and getattr(parsed, "addr2line", None) == mode
+              and getattr(parsed, "dump", None) == fx("small.json"),
+              f"3. mpool-report {' '.join(a if a.startswith('-') else os.path.basename(a) for a in args)}"
+              f": the file is read, mode {mode}", f"rc={r.returncode} {parsed}\n{r.stdout[:400]}{r.stderr}")
+    r = run("--addr2line", "bogus", fx("small.json"))
+    check(r.returncode == 2 and "--addr2line takes missing or all, not 'bogus'" in r.stderr,
+          "3. --addr2line bogus FILE: exit 2, says what --addr2line takes", r.stderr)
+    check(call("addr2line_argv", ["--addr2line", "x.json", "--top", "3"])
+          == ["--addr2line=missing", "x.json", "--top", "3"]
+          and call("addr2line_argv", ["--addr", "all", "x.json"]) == ["--addr2line=all", "x.json"]
+          and call("addr2line_argv", ["x.json", "--", "--addr2line"]) == ["x.json", "--", "--addr2line"],
+          "3. addr2line_argv: a bare option gets 'missing', 'all' is joined, '--' ends it")
+
+    # ---- 4. --diff compares every column ------------------------------------------------------
+    classes = json.loads(json.dumps(SMALL["classes"]))
+    classes[0]["reuses"] += 5                            # class 16: 75 -> 80 reuses, nothing else
+    fb = dict(SMALL["fallback"], cached_bytes=SMALL["fallback"]["cached_bytes"] + 4096)
+    p = variant(tmp, "reuses-moved.json", classes=classes, fallback=fb)
+    r = run(p, "--diff", fx("small.json"))
+    out = r.stdout
+    check(r.returncode == 0 and "(no change)" not in out
+          and has_line(out, r"^\s+16\s+100\s+100\s+0\s+0\s+\+5\s+\+5\.0 pts\s+0\s+0$"),
+          "4. --diff: a class whose reuses alone moved is shown (reuses +5, reuse % +5.0 pts)", out + r.stderr)
+    check(has_line(out, r"^Fallback") and has_line(out, r"^\s+cached_bytes\s+8,388,608\s+8,392,704\s+\+4,096\s+\+0\.0%$"),
+          "4. --diff: the fallback's figures (cached_bytes +4,096)", out)
+    check(has_line(out, r"^\s+threads_live\s+2\s+2\s+0\s+\+0\.0%$") and has_line(out, r"^\s+released_bytes\s"),
+          "4. --diff: threads and released bytes among the totals", out)
+    r = run(fx("small.json"), "--diff", fx("small.json"))
+    check(r.returncode == 0 and "(no change)" in r.stdout, "4. --diff of a dump with itself: no class changed",
+          r.stdout)
+    j = json.loads(run(p, "--diff", fx("small.json"), "--json").stdout)["diff"]
+    c16 = next(c for c in j["classes"] if c["size"] == 16)
+    check(c16["reuses"]["delta"] == 5 and c16.get("reuse_pct", {}).get("delta") == 5.0
+          and j.get("fallback", {}).get("cached_bytes", {}).get("delta") == 4096,
+          "4. --diff --json: reuses, reuse_pct and the fallback", json.dumps(c16))
+
+    # ---- 5. the time estimates: the samples behind them ------------------------------------------
+    r = run(fx("leak-prof.json"))
+    check(has_line(r.stdout, r"^\s+time allocating\s+~57\.4 ms\s+avg 567\.7 ns/alloc ±15% \(fresh ~57\.4 ms, reuse 0 ns\)$")
+          and has_line(r.stdout, r"^\s+timed calls\s+~48\s+about one per 256 KiB allocated"),
+          "5. leak-prof.json: ~57.4 ms, ±15% from ~48 timed calls", r.stdout)
+    r = run(fx("python-run.json"))
+    check(has_line(r.stdout, r"^\s+time allocating\s+~4\.94 ms\s+avg 14\.2 ns/alloc ±14%")
+          and has_line(r.stdout, r"^\s+timed calls\s+~83\s"),
+          "5. python-run.json: ~4.94 ms, ±14% from ~83 timed calls", r.stdout)
+    r = run(fx("small.json"))
+    check(has_line(r.stdout, r"^\s+time allocating\s+too few samples\s+the estimate, 7\.50 \S+ "
+                             r"\(avg 50\.0 ns/alloc\), rests on ~1 timed call: not meaningful$")
+          and not has_line(r.stdout, r"time allocating\s+7,500 ns"),
+          "5. small.json: too few samples (the estimate rests on one timed call)", r.stdout)
+    totals = dict(SMALL["totals"], alloc_ns=0, reuse_ns=0)
+    r = run(variant(tmp, "untimed.json", totals=totals))
+    check(has_line(r.stdout, r"^\s+time allocating\s+too few samples\s+no call was timed$")
+          and not has_line(r.stdout, r"\b0 ns\b"),
+          "5. nothing timed (gcc): 'too few samples', not '0 ns'", r.stdout)
+    j = json.loads(run(fx("leak-prof.json"), "--json").stdout).get("timing") or {}
+    check(abs(j.get("timed_calls", 0) - 47.7) < 0.2 and j["too_few_samples"] is False
+          and abs(j["relative_error"] - 0.151) < 0.001,
+          "5. --json: timing.timed_calls 47.7, relative_error 0.151", json.dumps(j))
+    # one class of 1 KiB: p = 1/256, 25,600 allocations -> 100 timed calls, error sqrt(255/25600)
+    base = {"totals": {"alloc_ns": 1000, "reuse_ns": 0}, "classes": [{"size": 1024, "allocs": 25600,
+            "reuses": 0}], "fallback": {"allocs": 0}, "recent_sizes": [], "profile": None}
+    tm = call("timing", base)
+    check(isinstance(tm, dict) and tm["timed_calls"] == 100 and abs(tm["relative_error"] - (255 / 25600) ** 0.5) < 1e-9
+          and not tm["too_few_samples"], "5. timing(): 1/256 of 25,600 calls: 100 timed, ±1/sqrt(100)",
+          str(tm))
+    tm = call("timing", dict(base, classes=[{"size": 1024, "allocs": 2560, "reuses": 0}]))
+    check(isinstance(tm, dict) and tm["timed_calls"] == 10 and tm["too_few_samples"], "5. timing(): 10 timed calls are too few", str(tm))
+    tm = call("timing", dict(base, profile={"sample_bytes": 1}))
+    check(isinstance(tm, dict) and tm["relative_error"] == 0 and not tm["too_few_samples"],
+          "5. timing(): every call timed (MPOOL_PROF_SAMPLE=1): no sampling error", str(tm))
+    r = run(fx("python-run.json"), "--diff", fx("small.json"))
+    check(has_line(r.stdout, r"^\s+avg ns/alloc \(est\.\)\s+50\.0\s+14\.2")
+          and has_line(r.stdout, r"\(est\.\): sampled estimates; old: ~1 timed call, too few samples; "
+                                 r"new: ~83 timed calls, ±14%$"),
+          "5. --diff: the estimates marked, with each dump's timed calls", r.stdout)
+
+    # ---- 6. the run section -------------------------------------------------------------------------
+    run_sec = {"program": "/usr/bin/app", "argv": ["app", "--name", "two words"] + ["x" * 30] * 5,
+               "start_unix_ms": 1764770000250,
+               "modules": [{"path": "/usr/bin/app", "base": "0x55d0c0de0000", "build_id": "ab12"},
+                           {"path": "/usr/lib/x86_64-linux-gnu/libc.so.6", "base": "0x7f0000000000",
+                            "build_id": "cd34"}]}
+    p = variant(tmp, "with-run.json", run=run_sec)
+    r = run(p)
+    lines = r.stdout.splitlines()
+    check(r.returncode == 0 and len(lines) > 3
+          and re.fullmatch(r"\s+program /usr/bin/app\s+started 2025-12-03 13:53:20 UTC\s+2 modules mapped", lines[2])
+          and lines[3].startswith("  argv    app --name 'two words' xxxxx") and lines[3].endswith("...")
+          and len(lines[3]) <= 100,
+          "6. the run near the top: program, start (UTC), modules, argv quoted and cut to a line",
+          "\n".join(lines[:5]))
+    check(not has_line(r.stdout, r"^run:") and "build_note: hand-made fixture" in r.stdout,
+          "6. no generic 'run: {...}' line (other unknown keys still shown)", r.stdout[-400:])
+    j = json.loads(run(p, "--json").stdout)
+    check((j.get("run") or {}).get("program") == "/usr/bin/app" and "run" not in j["extra"]
+          and j["run"]["modules"][1]["build_id"] == "cd34",
+          "6. --json: 'run' at the top level, not under extra", json.dumps(j.get("run"))[:300])
+
+    # The build-id check of --addr2line: a program dumped, then rebuilt.
+    cc = shutil.which("cc") or shutil.which("gcc")
+    readelf = shutil.which("readelf")
+    check(cc is not None and shutil.which("addr2line") is not None and readelf is not None
+          and os.path.isfile(LIB),
+          f"6. a C compiler, addr2line, readelf and the library ({LIB}) for the checks with a real program")
+    if cc and shutil.which("addr2line") and readelf and os.path.isfile(LIB):
+        src = os.path.join(tmp, "sites.c")
+        with open(src, "w") as f:
+            f.write(r"""/* 100 live allocation sites: one call of grab() per line of main */
+#include <stdlib.h>
+#include <string.h>
+void *volatile keep[100];
+__attribute__((noinline)) static void *grab(size_t n)
+{
+    void *p = malloc(n);
+    memset(p, 1, n);
+    return p;
+}
+#define GRAB(i) keep[i] = grab(1000 + 8 * (i))
+#define TEN(t) GRAB(10 * t + 0); GRAB(10 * t + 1); GRAB(10 * t + 2); GRAB(10 * t + 3); \
+    GRAB(10 * t + 4); GRAB(10 * t + 5); GRAB(10 * t + 6); GRAB(10 * t + 7); GRAB(10 * t + 8); \
+    GRAB(10 * t + 9)
+int main(void)
+{
+#ifdef REBUILT
+    keep[0] = grab(7);
+#endif
+    TEN(0); TEN(1); TEN(2); TEN(3); TEN(4); TEN(5); TEN(6); TEN(7); TEN(8); TEN(9);
+    return 0;
+}
+""")
+        exe = os.path.join(os.path.realpath(tmp), "sites")  # as /proc/self/maps will name it
+
+        def build(*flags):
+            """Build the program; its build-id as readelf -n reads it."""
+            b = subprocess.run([cc, "-g", "-O1", "-Wl,--build-id", *flags, "-o", exe, src],
+                               capture_output=True, text=True)
+            n = subprocess.run([readelf, "-n", exe], capture_output=True, text=True).stdout
+            m = re.search(r"Build ID: ([0-9a-f]+)", n)
+            return b.returncode == 0 and m and m.group(1)
+
+        first = build()
+        dump = os.path.join(tmp, "sites.json")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MPOOL_")}
+        env.update(LD_PRELOAD=LIB, MPOOL_PROF="1", MPOOL_PROF_SAMPLE="1", MPOOL_STATS=dump)
+        ran = bool(first) and subprocess.run([exe], env=env, timeout=60).returncode == 0
+        check(ran and os.path.isfile(dump), "6. the program built (with a build-id), run, dumped", str(first))
+        if ran and os.path.isfile(dump):
+            d = json.load(open(dump))
+            mod = next((m for m in d.get("run", {}).get("modules", []) if m["path"] == exe), None)
+            check(mod is not None and mod["build_id"] == first,
+                  "6. the dump's run section has the program with the build-id read here from its file",
+                  f"{first} {mod}")
+            check(call("elf_build_id", exe) == first, "6. elf_build_id agrees with readelf -n",
+                  f"{first} {call('elf_build_id', exe)}")
+            r = run(dump, "--top", "3")
+            live = sum(1 for x in d["profile"]["sites"] if x["inuse_blocks"] > 0)
+            check(live >= 100 and has_line(r.stdout, rf"^Top 3 of {live} leak sites \(live at exit")
+                  and has_line(r.stdout, rf"the dump lists the largest 64 .*; {live - 64} smaller sites not listed"),
+                  f"2. a real dump of 100 live sites: 'Top 3 of {live}', {live - 64} not listed", r.stdout)
+            check(has_line(r.stdout, rf"^\s+program {re.escape(exe)}\s+started \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\s+\d+ modules mapped$")
+                  and has_line(r.stdout, rf"^\s+argv\s+{re.escape(exe)}$"),
+                  "6. a real dump: program, start and modules; argv", r.stdout[:600])
+            r = run("--addr2line", dump, "--top", "1", "--frames", "2")
+            check(r.returncode == 0 and has_line(r.stdout, r"^\s+grab at .*sites\.c:\d+$")
+                  and has_line(r.stdout, r"^\s+main at .*sites\.c:\d+$") and "no longer matches" not in r.stderr,
+                  "6. --addr2line DUMP: the same build: frames named (grab, main)", r.stdout + r.stderr)
+            second = build("-DREBUILT")
+            check(second and second != first, "6. rebuilt differently: another build-id", f"{first} {second}")
+            r = run("--addr2line", dump, "--top", "5", "--frames", "2")
+            msg = (f"{exe} no longer matches the build-id it had when the dump was written; "
+                   "frames from it are not symbolised")
+            check(r.returncode == 0 and r.stderr.count(msg) == 1 and "grab at" not in r.stdout
+                  and has_line(r.stdout, rf"^\s+0x[0-9a-f]+ \({re.escape(exe)}\+0x[0-9a-f]+\)$"),
+                  "6. --addr2line after a rebuild: one warning for the program, its frames raw",
+                  r.stdout[-800:] + r.stderr)
+            r = run(dump, "--addr2line", "all", "--top", "1")
+            check(r.returncode == 0 and r.stderr.count("no longer matches") == 1,
+                  "6. --addr2line all: the same one warning", r.stderr)
+            r = run(dump, "--collapsed", "--view", "inuse", "--addr2line")
+            check(r.returncode == 0 and r.stderr.count(msg) == 1 and ";grab" not in r.stdout,
+                  "6. --collapsed --addr2line after a rebuild: the warning, no names from the new file",
+                  r.stdout[:300] + r.stderr)
+            os.unlink(exe)
+            r = run(dump, "--addr2line", "--top", "1")
+            check(r.returncode == 0 and r.stderr.count(f"{exe}: not found here; frames in it stay raw "
+                                                       f"(it had build-id {first})") == 1,
+                  "6. --addr2line with the program gone: one note with the build-id it had", r.stderr)
+        # a profile, and nothing live at exit: /bin/true under MPOOL_PROF=1
+        true_dump = os.path.join(tmp, "true.json")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MPOOL_")}
+        env.update(LD_PRELOAD=LIB, MPOOL_PROF="1", MPOOL_STATS=true_dump)
+        subprocess.run(["/bin/true"], env=env, timeout=60)
+        r = run(true_dump)
+        check(has_line(r.stdout, r"^Leak sites: none: no live block was sampled at exit \(MPOOL_PROF was on")
+              and has_line(r.stdout, r"^\s+time allocating\s+too few samples"),
+              "1./5. a real dump of /bin/true with MPOOL_PROF=1: no leak, MPOOL_PROF was on; too few samples",
+              r.stdout)
 
 print(f"{checks - failures}/{checks} checks passed")
 sys.exit(1 if failures else 0)

@@ -237,5 +237,6 @@ __attribute__((destructor)) static void series_at_exit(void)
     mp_turn_take(&writing, true);
     if (!ended)
         add_tick();
+    ended = true; /* the last line: the thread writes none after it */
     mp_turn_give(&writing);
 }

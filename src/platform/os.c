@@ -401,6 +401,11 @@ bool mp_os_thread_start(void *(*fn)(void *), void *arg, size_t stack, unsigned l
     if (pthread_attr_init(&attr) != 0)
         return false;
     pthread_attr_setstacksize(&attr, stack);
+    /* not the creator's policy: a real-time caller must not make ours one */
+    struct sched_param normal = { 0 };
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
+    pthread_attr_setschedparam(&attr, &normal);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -176,12 +176,17 @@ static size_t reclaim_class(unsigned cls, bool all)
     return released;
 }
 
-static size_t reclaim_all_classes(bool all)
+/* all: every wholly free span; look_all: no class skipped for its back-off
+ * (the background thread's passes after fresh frees: a backed-off class
+ * may have had spans freed whole since, and no slow path will look). */
+static size_t reclaim_all_classes(bool all, bool look_all)
 {
     size_t released = 0;
     waiting_spans = 0;
     for (unsigned c = 1; c < mp_num_classes; c++) {
         waiting_spans += class_waiting[c]; /* a class skipped keeps what it had */
+        if (look_all)
+            skip[c] = 0;
         if (!all && skip[c]) {
             skip[c]--;
             continue;
@@ -271,14 +276,14 @@ static void purge_idle_fallback(uint64_t now)
 }
 
 /* A pass if one is due (under `running`). */
-static void decay_pass(uint64_t now)
+static void decay_pass(uint64_t now, bool background)
 {
     if (now < atomic_load_explicit(&next_due_ns, memory_order_relaxed))
         return;
     atomic_store_explicit(&next_due_ns, now + decay_period_ns(), memory_order_relaxed);
-    atomic_store_explicit(&freed_since_pass, 0, memory_order_relaxed);
+    size_t freed = atomic_exchange(&freed_since_pass, 0);
     if (span_count != NULL)
-        reclaim_all_classes(false);
+        reclaim_all_classes(false, background && freed >= WORTH_A_THREAD);
     mp_fallback_release_cached(false); /* the huge cache has no pool tables to wait for */
     purge_idle_fallback(now);
     atomic_store(&memory_waits, waiting_spans || mp_fallback_cached_bytes() || dirty_seen);
@@ -302,7 +307,7 @@ static uint64_t decay_task(void)
         return due - now; /* judged by a pass after the memory that woke it */
     if (!pass_begin(false))
         return decay_period_ns();
-    decay_pass(now);
+    decay_pass(now, true);
     pass_end(false);
     if (atomic_load(&memory_waits))
         return decay_period_ns();
@@ -342,7 +347,7 @@ void mp_reclaim_tick(size_t flushed, bool allocating)
         return;
     if (!pass_begin(false))
         return;
-    decay_pass(now);
+    decay_pass(now, false);
     pass_end(false);
     if (atomic_load(&memory_waits) && !atomic_load(&decay_queued))
         queue_decay();
@@ -365,7 +370,7 @@ size_t mp_reclaim_pass(bool all)
 {
     if (!mp_init() || !pass_begin(true))
         return 0;
-    size_t released = span_count != NULL ? reclaim_all_classes(all) : 0;
+    size_t released = span_count != NULL ? reclaim_all_classes(all, false) : 0;
     released += mp_fallback_release_cached(all);
     pass_end(all);
     return released;
@@ -390,7 +395,7 @@ bool mp_reclaim_for_space(void)
         return true;
     }
     if (span_count != NULL)
-        reclaim_all_classes(true);
+        reclaim_all_classes(true, false);
     pass_end(true);
     if (mp_fallback_can_give_back()) {
         mp_fallback_release_cached(true);

@@ -28,6 +28,7 @@
 #include "platform/os.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #define DEFAULT_PATH "mpool-series.%p.jsonl"
 #define DEFAULT_INTERVAL_MS 1000
@@ -161,6 +162,33 @@ static bool add_tick(void)
     return false;
 }
 
+/* A path without %p may name the series of another process still
+ * running (programs started by one script, each under the preload): then
+ * ours gets ".PID" added, with one warning, instead of emptying theirs.
+ * A file left by a process that has ended is taken over.  false: no room
+ * for the suffix. */
+static bool not_anothers(char *full)
+{
+    char head[256];
+    if (mp_os_read_file(full, head, sizeof head) <= 0)
+        return true;
+    const char *p = strstr(head, "\"pid\":");
+    long other = 0;
+    for (p = p ? p + 6 : ""; *p >= '0' && *p <= '9'; p++)
+        other = other * 10 + (*p - '0');
+    if (other <= 0 || other == owner_pid || !mp_os_process_alive((pid_t)other))
+        return true;
+    size_t len = strlen(full);
+    if (len + 24 > MP_OPT_STRING_MAX + 32)
+        return false;
+    mp_fmt(full + len, 24, ".%ld", owner_pid);
+    char msg[MP_OPT_STRING_MAX + 128];
+    mp_fmt(msg, sizeof msg, "the time series file is process %ld's; this one writes '%s' "
+           "(put %%p in MPOOL_SERIES)", other, full);
+    mp_warn(msg);
+    return true;
+}
+
 /* The file of this process (a fork child's own); false: none. */
 static bool open_file(void)
 {
@@ -176,7 +204,7 @@ static bool open_file(void)
     char full[MP_OPT_STRING_MAX + 32];
     bool numbered;
     owner_pid = pid;
-    if (!mp_path_expand(path, 0, full, sizeof full, &numbered) ||
+    if (!mp_path_expand(path, 0, full, sizeof full - 24, &numbered) || !not_anothers(full) ||
         (fd = mp_os_open_truncate(full)) < 0) {
         char msg[MP_OPT_STRING_MAX + 96];
         mp_fmt(msg, sizeof msg, "cannot write the time series to '%s'; no series", full);

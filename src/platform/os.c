@@ -337,6 +337,14 @@ pid_t mp_os_gettid(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
+bool mp_os_process_alive(pid_t pid)
+{
+    int saved = errno;
+    bool alive = kill(pid, 0) == 0 || errno == EPERM;
+    errno = saved;
+    return alive;
+}
+
 bool mp_os_thread_gone(pid_t pid, pid_t tid)
 {
     int saved = errno;

@@ -58,6 +58,7 @@ pid_t mp_os_getpid(void) MP_OS_HIDDEN;
 void mp_os_yield(void) MP_OS_HIDDEN; /* sched_yield(2): let the thread being waited for run */
 pid_t mp_os_gettid(void) MP_OS_HIDDEN;
 bool mp_os_thread_gone(pid_t pid, pid_t tid) MP_OS_HIDDEN; /* the kernel says ESRCH */
+bool mp_os_process_alive(pid_t pid) MP_OS_HIDDEN; /* kill(pid, 0) finds it */
 int mp_os_on_signal(int sig, void (*handler)(int)) MP_OS_HIDDEN; /* SA_RESTART; 0 or -1 */
 /* Block every signal on this thread, keeping the old mask in *saved; and back. */
 void mp_os_block_signals(void *saved_sigset) MP_OS_HIDDEN;

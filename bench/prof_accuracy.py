@@ -6,7 +6,8 @@ bench-accuracy-sites has three sites whose figures are known (hold() keeps
 per site, each run's estimate in its view, its error, and whether the 95 %
 interval mpool-report prints contains the truth.
 
-    bench/prof_accuracy.py [--runs N] [--lib build/libmpool.so] [--prog build/bench/bench-accuracy-sites]
+    bench/prof_accuracy.py [--runs N] [--sample 128K] [--lib build/libmpool.so]
+                           [--prog build/bench/bench-accuracy-sites]
 """
 import argparse
 import json
@@ -30,6 +31,7 @@ def view_rows(report, dump, view):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--sample", help="MPOOL_PROF_SAMPLE (default: the library's)")
     ap.add_argument("--lib", default=os.path.join(REPO, "build", "libmpool.so"))
     ap.add_argument("--prog", default=os.path.join(REPO, "build", "bench", "bench-accuracy-sites"))
     args = ap.parse_args()
@@ -40,6 +42,8 @@ def main():
             dump = os.path.join(tmp, f"run{run}.json")
             env = {k: v for k, v in os.environ.items() if not k.startswith("MPOOL_")}
             env.update(LD_PRELOAD=os.path.abspath(args.lib), MPOOL_PROF="1", MPOOL_STATS=dump)
+            if args.sample:
+                env["MPOOL_PROF_SAMPLE"] = args.sample
             subprocess.run([args.prog], env=env, check=True)
             for name, view, truth in SITES:
                 rows = view_rows(report, dump, view)

@@ -15,6 +15,7 @@
 #include "core/init.h"
 #include "core/limit.h"
 #include "core/reclaim.h"
+#include "core/sampled.h"
 #include "base/probes.h"
 #include "core/sample.h"
 #include "fallback/fallback.h"
@@ -127,6 +128,54 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
     else if (cls == 0)
         MP_PROBE(large_alloc, p, n);
     return p;
+}
+
+/* A profiled request of a pool class: a block of that class from a span of
+ * profiled blocks (core/sampled.c), remembered with its site by the
+ * fallback's registry; the fallback serves it if no such block can be had.
+ * Counted in its class, as a fresh block. */
+static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
+                           uint32_t site)
+{
+    mp_tls_unsampled = 1; /* a signal handler's allocation meanwhile: not sampled into our locks */
+    void *p = mp_sampled_alloc(cls);
+    mp_fallback_info_t info = { mp_classes[cls].size, n, n, site, cls, 0 };
+    if (p && !mp_fallback_track(p, &info)) {
+        mp_sampled_release(p, cls);
+        p = NULL;
+    }
+    mp_tls_unsampled = 0;
+    if (p == NULL)
+        return fallback_alloc(tc, n, align, zero, site, cls);
+    if (zero)
+        memset(p, 0, n);
+    count_alloc_of(tc, &info);
+    mp_sample_credit(site, cls, n);
+    MP_PROBE(sample_alloc, p, n, site);
+    return p;
+}
+
+/* The free of a profiled pooled block; p is the start of a block of cls in
+ * a span of them (MP_PTR_SAMPLED). */
+static void free_sampled(void *p, unsigned cls)
+{
+    mp_fallback_info_t info;
+    mp_tls_unsampled = 1;
+    bool live = mp_fallback_untrack(p, &info);
+    mp_tls_unsampled = 0;
+    if (!live)
+        mp_report_bad_pointer("free", p, MP_PTR_SAMPLED); /* freed before, or never made */
+    if (MP_UNLIKELY(mp_opt.debug)) {
+        mp_debug_check("free", p, mp_classes[cls].size);
+        mp_debug_fill_freed(p, mp_classes[cls].size);
+    }
+    MP_PROBE(sample_free, p, info.sampled, info.site);
+    count_free_of(&info);
+    if (MP_UNLIKELY(mp_limit_on()))
+        mp_limit_release(mp_classes[cls].size);
+    mp_tls_unsampled = 1;
+    mp_sampled_release(p, cls);
+    mp_tls_unsampled = 0;
 }
 
 /* ---- pooled allocation ------------------------------------------------------ */
@@ -244,8 +293,10 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     bool prof_it = s.what & MP_SAMPLE_PROF;
     void *p;
     bool reused = false;
-    if (prof_it || cls == 0) {
-        p = fallback_alloc(tc, n, align, zero, s.site, prof_it ? cls : 0);
+    if (prof_it && cls) {
+        p = sampled_alloc(tc, cls, n, align, zero, s.site);
+    } else if (cls == 0) {
+        p = fallback_alloc(tc, n, align, zero, s.site, 0);
     } else {
         p = class_alloc(tc, cls, n, align, &reused);
         if (p && zero)
@@ -319,6 +370,8 @@ void mp_free_generic(void *p)
             if (MP_COUNTERS)
                 bin->frees++;
         }
+    } else if (kind == MP_PTR_SAMPLED) {
+        free_sampled(p, cls);
     } else if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, NULL)) {
         /* bootstrap blocks are never reused */
     } else if (kind == MP_PTR_OUTSIDE && free_fallback(p)) {
@@ -359,6 +412,11 @@ static live_block_t live_block_or_report(const char *func, const void *p)
         return b;
     }
     b.cls = 0;
+    if (kind == MP_PTR_SAMPLED && mp_fallback_lookup(p, &b.info)) {
+        b.fallback = true; /* known to the registry, as the fallback's blocks are */
+        b.usable = b.info.usable;
+        return b;
+    }
     if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable)) {
         b.boot = true;
         return b;

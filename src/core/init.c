@@ -18,6 +18,7 @@
 #include "core/limit.h"
 #include "core/reclaim.h"
 #include "core/region.h"
+#include "core/sampled.h"
 #include "core/sizeclass.h"
 #include "core/tcache.h"
 #include "fallback/fallback.h"
@@ -73,6 +74,7 @@ static void fork_prepare(void)
     if (_IO_list_lock)
         _IO_list_lock();
     mp_region_fork_prepare();
+    mp_sampled_fork_prepare();
     mp_site_fork_prepare();
     mp_tcache_fork_prepare();
     mp_fallback_fork_prepare();
@@ -90,6 +92,7 @@ static void fork_parent(void)
     mp_fallback_fork_parent();
     mp_tcache_fork_parent();
     mp_site_fork_parent();
+    mp_sampled_fork_parent();
     mp_region_fork_parent();
     if (_IO_list_unlock)
         _IO_list_unlock();
@@ -102,6 +105,7 @@ static void fork_child(void)
     mp_fallback_fork_child();
     mp_tcache_fork_child();
     mp_site_fork_child();
+    mp_sampled_fork_child();
     mp_reclaim_fork_child();
     mp_region_fork_child();
     mp_background_fork_child();

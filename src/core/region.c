@@ -349,6 +349,19 @@ char *mp_region_alloc_span(unsigned cls)
     return (char *)(mp_region.base + (first << MP_PAGE_SHIFT));
 }
 
+char *mp_region_alloc_sampled_span(unsigned cls)
+{
+    char *span = mp_region_alloc_span(cls);
+    if (span == NULL)
+        return NULL;
+    size_t first = mp_region_page_of(span);
+    for (size_t i = 0; i < mp_classes[cls].span_pages; i++) /* before any block is handed out */
+        __atomic_store_n(&mp_region.pagemap[first + i],
+                         MP_PAGEMAP_SAMPLED | (uint32_t)cls << 24 | (uint32_t)(i << 8),
+                         __ATOMIC_RELAXED);
+    return span;
+}
+
 /* Give a wholly free span's memory back to the OS and keep its addresses for
  * the next span of its length.  Its pagemap entries go first: from then on a
  * stale pointer into it is reported as "in no allocated span". */
@@ -387,6 +400,8 @@ static const char *kind_text(mp_ptr_kind_t kind)
         return "not allocated by mpool, or already freed";
     case MP_PTR_POOL:
         return "the block is already free: a double free or a use after free";
+    case MP_PTR_SAMPLED:
+        return "a profiled block that is not live: a double free or a use after free";
     }
     return "invalid pointer";
 }

@@ -13,6 +13,9 @@ extern mp_region_t mp_region MP_HIDDEN;
 void mp_region_table(void **where, size_t per_page) MP_HIDDEN;
 bool mp_region_init(void) MP_HIDDEN; /* claims the address space: false if it cannot */
 char *mp_region_alloc_span(unsigned cls) MP_HIDDEN;  /* NULL when no pages can be had */
+/* A span of cls for profiled blocks (core/sampled.c): its pagemap entries
+ * send every free of it to the slow path. */
+char *mp_region_alloc_sampled_span(unsigned cls) MP_HIDDEN;
 size_t mp_region_mapped_bytes(void) MP_HIDDEN;   /* carved, less released spans */
 size_t mp_region_released_bytes(void) MP_HIDDEN; /* on the free-span lists */
 /* The region could not grow for the address-space limit (RLIMIT_AS), not
@@ -70,8 +73,18 @@ static inline mp_ptr_kind_t mp_region_classify(const void *p, unsigned *cls)
         return MP_PTR_OUTSIDE;
     uintptr_t in_span;
     unsigned c = mp_region_lookup(off, &in_span);
-    if (c == 0)
-        return MP_PTR_UNMAPPED;
+    if (c == 0) {
+        size_t page = off >> MP_PAGE_SHIFT;
+        uint32_t e = mp_region.pagemap[page];
+        if (!(e & MP_PAGEMAP_SAMPLED))
+            return MP_PTR_UNMAPPED;
+        c = (e >> 24) & 0x7f;
+        in_span = off - ((uintptr_t)(page - ((e >> 8) & 0xffff)) << MP_PAGE_SHIFT);
+        if (!mp_region_block_start(c, in_span))
+            return MP_PTR_INTERIOR;
+        *cls = c;
+        return MP_PTR_SAMPLED;
+    }
     if (!mp_region_block_start(c, in_span))
         return MP_PTR_INTERIOR; /* between blocks, or in the span's unused tail */
     *cls = c;

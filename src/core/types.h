@@ -68,8 +68,11 @@ typedef struct mp_class_info {
 typedef struct mp_region {
     uintptr_t base;      /* first byte of the region; 0 before init */
     size_t size;         /* bytes mapped so far (it grows); 0 before init, so every free misses */
-    uint32_t *pagemap;   /* per page: (page index in span << 8) | class; 0 = no span */
+    uint32_t *pagemap;   /* per page: (page index in span << 8) | class; 0 = no span;
+                          * a span of profiled blocks (core/sampled.c): class 0, and
+                          * MP_PAGEMAP_SAMPLED | class << 24 | page index << 8 */
 } mp_region_t;
+#define MP_PAGEMAP_SAMPLED 0x80000000u
 
 /* Where a pointer lives.  MP_PTR_POOL comes with a class; the others are
  * exclusive. */
@@ -78,6 +81,7 @@ typedef enum mp_ptr_kind {
     MP_PTR_INTERIOR, /* inside a span but not at a block boundary */
     MP_PTR_UNMAPPED, /* inside the region, but in no span */
     MP_PTR_OUTSIDE,  /* outside the region: fallback, bootstrap or foreign */
+    MP_PTR_SAMPLED,  /* the start of a block of a span of profiled blocks (with its class) */
 } mp_ptr_kind_t;
 
 /* ---- free blocks and the global stacks (gstack.c) ------------------------- */

@@ -91,11 +91,12 @@ check(on.returncode == 0 and off.returncode == 0, f"idle exited {on.returncode}/
       f"{on.stderr[-300:]} {off.stderr[-300:]}")
 a, b = fields(on.stdout), fields(off.stdout)
 if a and b:
-    full, one_s, idle_off = int(a["rss_full"]), int(a["rss_1s"]), int(b["rss_idle"])
+    full, one_s, idle_off = int(a["rss_full"]), int(a["rss_1s"]), int(b["rss_1s"])
     check(full >= 256, f"the program's 256 MiB are not resident: {full} MiB")
     check(one_s < 32, f"1 s after freeing 256 MiB, sleeping: RSS {one_s} MiB (budget: under 32)")
-    check(idle_off >= full - 32, f"MPOOL_BACKGROUND=0: RSS {full} -> {idle_off} MiB (expected kept: "
-          "nothing runs the decay while the program sleeps)")
+    # (the program's own few allocations while it looks at /proc may run a pass)
+    check(idle_off >= full - 64, f"MPOOL_BACKGROUND=0: RSS {full} -> {idle_off} MiB a second after "
+          "the free (expected mostly kept: nothing runs the decay while the program sleeps)")
     check("mpool-bg" in a["threads_freed"], f"no mpool-bg while memory waits: {a['threads_freed']}")
     check(0 <= int(a["idle_wakeups"]) <= 2,
           f"mpool-bg woke {a['idle_wakeups']} times in the last second with nothing to do")

@@ -4,8 +4,8 @@
  *
  * Every allocation that comes here is counted and may be sampled
  * (sample.h): timed, and with MPOOL_PROF profiled, in which case the block
- * is served by the fallback so that its free() reaches the registry, which
- * remembers the site. */
+ * comes from a span of profiled blocks (core/sampled.c), whose frees take
+ * the slow path to the registry, which remembers the site. */
 #define _GNU_SOURCE
 #include "core/alloc.h"
 #include "base/options.h"
@@ -210,7 +210,7 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
 }
 
 /* What a block counts against the memory cap: pooled requests at their class
- * size (also when sampled and served by the fallback), others at the size
+ * size (also when sampled), others at the size
  * asked for, corrected to jemalloc's usable size once known. */
 static size_t cap_charge(unsigned cls, size_t n)
 {

@@ -7,8 +7,9 @@
  * allocating fresh blocks or reusing freed ones.
  *
  * Profiling (MPOOL_PROF): the call's stack is taken (profile/sites.c) and the
- * block is served by the fallback, whose registry remembers the site, so its
- * free() finds the site at no cost to free's fast path.  A profiled call's
+ * block comes from a span of profiled blocks (core/sampled.c), whose free
+ * takes the slow path and finds the site in the registry, at no cost to
+ * free's fast path.  A profiled call's
  * time says nothing about a pooled allocation, so the class's next
  * allocation is timed instead, with the same weight.
  *

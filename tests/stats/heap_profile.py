@@ -105,5 +105,22 @@ r = subprocess.run(["/usr/bin/python3", "-c", "x = [bytes(1000) for i in range(5
 check(r.returncode == 0 and r.stderr == "" and os.listdir(alone) == ["h.prof"],
       f"MPOOL_HEAP_PROFILE alone: {os.listdir(alone)} {r.stderr[-200:]!r}")
 
+# a profile path that cannot be written: one warning, the program's output
+# and exit status unchanged; bad values of the new settings: one warning each
+PY = ["/usr/bin/python3", "-c", "import sys; x = [bytes(1000) for i in range(50000)]; print(len(x)); sys.exit(3)"]
+base = {k: v for k, v in os.environ.items() if not k.startswith("MPOOL_")}
+plain = subprocess.run(PY, env=base, capture_output=True, text=True, timeout=120)
+for extra, what in (({"MPOOL_HEAP_PROFILE": "/nonexistent/dir/h.prof"}, "the heap profile"),
+                    ({"MPOOL_BACKGROUND": "sometimes"}, "MPOOL_BACKGROUND"),
+                    ({"MPOOL_SERIES_MAX": "huge"}, "MPOOL_SERIES_MAX"),
+                    ({"MPOOL_HEAP_PROFILE": os.path.join(tmp, "x.prof"), "MPOOL_PROF_SAMPLE": "0"},
+                     "MPOOL_PROF_SAMPLE")):
+    r = subprocess.run(PY, env={**base, "LD_PRELOAD": LIB, **extra}, capture_output=True, text=True,
+                       timeout=120)
+    lines = r.stderr.splitlines()
+    check((r.returncode, r.stdout) == (plain.returncode, plain.stdout) and len(lines) == 1
+          and "mpool: warning" in lines[0] and what in lines[0],
+          f"{extra}: exit {r.returncode} (alone {plain.returncode}), out {r.stdout!r}, stderr {r.stderr!r}")
+
 shutil.rmtree(tmp, ignore_errors=True)
 finish("heap-profile")

@@ -135,21 +135,30 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
  * fallback's registry; the fallback serves it if no such block can be had.
  * Counted in its class, as a fresh block. */
 static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
-                           uint32_t site)
+                           uint32_t site, bool *reused)
 {
+    int was = mp_tls_unsampled;
     mp_tls_unsampled = 1; /* a signal handler's allocation meanwhile: not sampled into our locks */
-    void *p = mp_sampled_alloc(cls);
+    void *p = mp_sampled_alloc(cls, reused);
     mp_fallback_info_t info = { mp_classes[cls].size, n, n, site, cls, 0 };
     if (p && !mp_fallback_track(p, &info)) {
         mp_sampled_release(p, cls);
         p = NULL;
     }
-    mp_tls_unsampled = 0;
-    if (p == NULL)
+    mp_tls_unsampled = was;
+    if (p == NULL) {
+        *reused = false;
         return fallback_alloc(tc, n, align, zero, site, cls);
+    }
+    if (MP_UNLIKELY(mp_opt.debug) && *reused)
+        mp_debug_check_freed(p, mp_classes[cls].size); /* still the fill free() left */
     if (zero)
         memset(p, 0, n);
-    count_alloc_of(tc, &info);
+    if (MP_COUNTERS) { /* counted in its class, as the pools' blocks are */
+        if (!*reused)
+            tc->bump[cls].fresh++;
+        mp_counters_held(tc, mp_classes[cls].size);
+    }
     mp_sample_credit(site, cls, n);
     MP_PROBE(sample_alloc, p, n, site);
     return p;
@@ -160,22 +169,26 @@ static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align
 static void free_sampled(void *p, unsigned cls)
 {
     mp_fallback_info_t info;
+    int was = mp_tls_unsampled;
     mp_tls_unsampled = 1;
     bool live = mp_fallback_untrack(p, &info);
-    mp_tls_unsampled = 0;
+    mp_tls_unsampled = was;
     if (!live)
         mp_report_bad_pointer("free", p, MP_PTR_SAMPLED); /* freed before, or never made */
     if (MP_UNLIKELY(mp_opt.debug)) {
         mp_debug_check("free", p, mp_classes[cls].size);
         mp_debug_fill_freed(p, mp_classes[cls].size);
     }
+    int perturb = perturb_byte();
+    if (MP_UNLIKELY(perturb))
+        memset(p, perturb & 0xff, mp_classes[cls].size);
     MP_PROBE(sample_free, p, info.sampled, info.site);
     count_free_of(&info);
     if (MP_UNLIKELY(mp_limit_on()))
         mp_limit_release(mp_classes[cls].size);
     mp_tls_unsampled = 1;
     mp_sampled_release(p, cls);
-    mp_tls_unsampled = 0;
+    mp_tls_unsampled = was;
 }
 
 /* ---- pooled allocation ------------------------------------------------------ */
@@ -294,7 +307,7 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     void *p;
     bool reused = false;
     if (prof_it && cls) {
-        p = sampled_alloc(tc, cls, n, align, zero, s.site);
+        p = sampled_alloc(tc, cls, n, align, zero, s.site, &reused);
     } else if (cls == 0) {
         p = fallback_alloc(tc, n, align, zero, s.site, 0);
     } else {

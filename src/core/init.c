@@ -73,8 +73,8 @@ static void fork_prepare(void)
         return;
     if (_IO_list_lock)
         _IO_list_lock();
+    mp_sampled_fork_prepare(); /* before the region's: a sampled span may grow it */
     mp_region_fork_prepare();
-    mp_sampled_fork_prepare();
     mp_site_fork_prepare();
     mp_tcache_fork_prepare();
     mp_fallback_fork_prepare();
@@ -92,8 +92,8 @@ static void fork_parent(void)
     mp_fallback_fork_parent();
     mp_tcache_fork_parent();
     mp_site_fork_parent();
-    mp_sampled_fork_parent();
     mp_region_fork_parent();
+    mp_sampled_fork_parent();
     if (_IO_list_unlock)
         _IO_list_unlock();
     fork_locked = false;
@@ -137,6 +137,7 @@ static void init_once(void)
     mp_sizeclass_init(mp_opt.max_class);
     mp_tcache_init();
     mp_reclaim_init();
+    mp_sampled_init();
     if (!mp_region_init())
         mp_warn("cannot reserve address space for the pools; every request goes to jemalloc");
     pthread_key_t key;

@@ -8,9 +8,13 @@
  * fallback's registry remembers each block's site.
  *
  * Per class: a list of freed sampled blocks and the span being carved.
- * Sampled calls are rare (one per MPOOL_PROF_SAMPLE bytes, on average), so
- * one lock serves; it is taken inside mp_tls_unsampled, so a signal
- * handler's allocation on the same thread is never sampled into it. */
+ * Each span counts its live blocks (a table of the region, by the span's
+ * first page); when its last block is freed, and it is not the span being
+ * carved, its blocks leave the class's list and the span goes back to the
+ * region, released as the decay releases spans.  Sampled calls are rare
+ * (one per MPOOL_PROF_SAMPLE bytes, on average), so one lock serves; the
+ * callers hold mp_tls_unsampled meanwhile, so a signal handler's
+ * allocation on the same thread is never sampled into it. */
 #include "core/sampled.h"
 #include "core/region.h"
 
@@ -19,24 +23,39 @@
 typedef struct sampled_class {
     mp_block_t *free; /* freed sampled blocks */
     char *next, *end; /* the span being carved */
+    char *carving;    /* its start */
 } sampled_class_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sampled_class_t classes[MP_NUM_CLASSES];
+static uint32_t *span_live; /* per span (its first page): live sampled blocks */
 
-void *mp_sampled_alloc(unsigned cls)
+void mp_sampled_init(void)
+{
+    mp_region_table((void **)&span_live, sizeof *span_live);
+}
+
+/* The first page of p's span (p in a span of profiled blocks). */
+static size_t span_first_page(const void *p)
+{
+    size_t page = mp_region_page_of(p);
+    return page - ((mp_region.pagemap[page] >> 8) & 0xffff);
+}
+
+void *mp_sampled_alloc(unsigned cls, bool *reused)
 {
     const mp_class_info_t *ci = &mp_classes[cls];
     pthread_mutex_lock(&lock);
     sampled_class_t *sc = &classes[cls];
     void *p = sc->free;
+    *reused = p != NULL;
     if (p) {
         sc->free = sc->free->next;
     } else {
-        if (sc->next == sc->end) {
+        if (sc->next == sc->end && span_live) {
             char *span = mp_region_alloc_sampled_span(cls);
             if (span) {
-                sc->next = span;
+                sc->carving = sc->next = span;
                 sc->end = span + (size_t)ci->span_blocks * ci->size;
             }
         }
@@ -45,15 +64,38 @@ void *mp_sampled_alloc(unsigned cls)
             sc->next += ci->size;
         }
     }
+    if (p)
+        span_live[span_first_page(p)]++;
     pthread_mutex_unlock(&lock);
     return p;
 }
 
+/* Take the blocks of [span, span + bytes) off the class's list. */
+static void unlist_span(sampled_class_t *sc, const char *span, size_t bytes)
+{
+    mp_block_t **at = &sc->free;
+    while (*at) {
+        if ((const char *)*at >= span && (const char *)*at < span + bytes)
+            *at = (*at)->next;
+        else
+            at = &(*at)->next;
+    }
+}
+
 void mp_sampled_release(void *p, unsigned cls)
 {
+    const mp_class_info_t *ci = &mp_classes[cls];
     pthread_mutex_lock(&lock);
-    ((mp_block_t *)p)->next = classes[cls].free;
-    classes[cls].free = p;
+    sampled_class_t *sc = &classes[cls];
+    size_t first = span_first_page(p);
+    char *span = (char *)(mp_region.base + (first << MP_PAGE_SHIFT));
+    if (--span_live[first] == 0 && span != sc->carving) {
+        unlist_span(sc, span, ci->span_bytes);
+        mp_region_release_span(span, ci->span_pages);
+    } else {
+        ((mp_block_t *)p)->next = sc->free;
+        sc->free = p;
+    }
     pthread_mutex_unlock(&lock);
 }
 

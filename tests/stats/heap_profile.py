@@ -122,5 +122,18 @@ for extra, what in (({"MPOOL_HEAP_PROFILE": "/nonexistent/dir/h.prof"}, "the hea
           and "mpool: warning" in lines[0] and what in lines[0],
           f"{extra}: exit {r.returncode} (alone {plain.returncode}), out {r.stdout!r}, stderr {r.stderr!r}")
 
+# profiled blocks come from the pools, and their spans go back when freed:
+# 180 MB of 60 000-byte blocks, every one sampled, freed and trimmed
+TRIM = ("import ctypes\nx = [bytearray(60000) for i in range(3000)]\nn = len(x)\ndel x\n"
+        "ctypes.CDLL(None).malloc_trim(0)\n"
+        "print(n, int(open('/proc/self/statm').read().split()[1]) * 4096 >> 20)")
+for sample in ("1", "512K"):
+    r = subprocess.run(["/usr/bin/python3", "-c", TRIM], capture_output=True, text=True, timeout=120,
+                       env={**base, "LD_PRELOAD": LIB, "MPOOL_PROF": "1", "MPOOL_PROF_SAMPLE": sample})
+    out = r.stdout.split()
+    check(r.returncode == 0 and len(out) == 2 and int(out[1]) < 60,
+          f"MPOOL_PROF_SAMPLE={sample}: 180 MB freed and trimmed leaves {out[1:] or r.stderr[-200:]} MiB "
+          "resident (spans of profiled blocks go back)")
+
 shutil.rmtree(tmp, ignore_errors=True)
 finish("heap-profile")

@@ -25,8 +25,6 @@ All of these are test dependencies (scripts/install-test-deps): missing, the
 checks fail, they do not skip.
 """
 import gzip
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -34,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from toolcheck import check, finish, load_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if len(sys.argv) < 2:
@@ -48,21 +47,8 @@ PEAK_FREE = 61440 * 1024
 TWO = 2 * 1000 * 4000
 CHURN = 2000000 * 200
 FUNCS = {"main", "hold", "peak_then_free", "two_calls", "grab", "churn"}
-failures = 0
-checks = 0
 
 
-def check(cond, what, detail=""):
-    global failures, checks
-    checks += 1
-    if cond:
-        print(f"ok   {what}")
-    else:
-        failures += 1
-        print(f"FAIL {what}")
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     ")[:4000])
-    return cond
 
 
 def report(*args, env=None):
@@ -75,22 +61,12 @@ def one_line_error(r):
     return len(lines) == 1 and lines[0].startswith("mpool-report: error: ")
 
 
-def load_report_module():
-    """mpool-report as a module, for its interval function."""
-    loader = importlib.machinery.SourceFileLoader("mpool_report", REPORT)
-    spec = importlib.util.spec_from_loader("mpool_report", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
-def finish():
-    print(f"profile: {checks - failures} passed, {failures} failed")
-    sys.exit(1 if failures else 0)
 
 
 # ---- the interval: exact Poisson (Garwood) limits, from published tables --------------------
-mr = load_report_module()
+mr = load_report(REPORT)
 for k, lo, hi in ((0, 0.0, 3.6889), (1, 0.0253, 5.5716), (2, 0.2422, 7.2247),
                   (10, 4.7954, 18.3904), (100, 81.3640, 121.6268)):
     got = mr.poisson_interval(k)
@@ -103,9 +79,9 @@ check(mr.estimate_interval(0, 0) is None, "no samples: no interval ('not seen')"
 
 cc = shutil.which("cc") or shutil.which("gcc")
 if not check(cc is not None, "a C compiler (scripts/install-deps installs gcc)"):
-    finish()
+    finish("profile")
 if not check(os.path.isfile(LIB), f"library exists: {LIB}"):
-    finish()
+    finish("profile")
 
 with tempfile.TemporaryDirectory() as tmp:
     exe = os.path.join(tmp, "sites")
@@ -141,7 +117,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(False, "the dump is JSON", e)
     if not check("profile" in raw, "the dump has a \"profile\" section (a library with "
                  "MPOOL_PROF's heap profile)", LIB):
-        finish()
+        finish("profile")
     sites = raw["profile"]["sites"]
 
     def view(path, name):
@@ -428,4 +404,4 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 2 and one_line_error(r) and needle in r.stderr and not r.stdout,
               f"{what}: exit 2, one line", f"rc={r.returncode} {r.stderr!r} {r.stdout[:200]!r}")
 
-finish()
+finish("profile")

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from toolcheck import check, finish, load_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "fixtures")
@@ -35,8 +36,6 @@ REPORT = (sys.argv[1] if len(sys.argv) > 1
           else os.path.join(HERE, "..", "..", "scripts", "mpool-report"))
 LIB = os.path.abspath(sys.argv[2] if len(sys.argv) > 2
                       else os.path.join(HERE, "..", "..", "build", "libmpool.so"))
-failures = 0
-checks = 0
 
 
 def run(*args, env=None, stdin=None):
@@ -44,16 +43,6 @@ def run(*args, env=None, stdin=None):
                           env=env, input=stdin, timeout=120)
 
 
-def check(cond, what, detail=""):
-    global failures, checks
-    checks += 1
-    if cond:
-        print(f"ok   {what}")
-    else:
-        failures += 1
-        print(f"FAIL {what}")
-        if detail:
-            print("     " + detail.replace("\n", "\n     ")[:3000])
 
 
 def has_line(out, pattern):
@@ -222,15 +211,6 @@ MiB = 1 << 20
 SERIES = fx("series.jsonl")
 
 
-def load_module():
-    """mpool-report as a module, for its pure functions."""
-    import importlib.machinery
-    import importlib.util
-    loader = importlib.machinery.SourceFileLoader("mpool_report", REPORT)
-    spec = importlib.util.spec_from_loader("mpool_report", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
 def fixture_ticks():
@@ -257,7 +237,7 @@ def png_size(path):
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
-M = load_module()
+M = load_report(REPORT)
 ticks = fixture_ticks()
 check(len(ticks) == 160 and ticks[0]["t_ms"] == 250 and ticks[-1]["t_ms"] == 60000,
       "series fixture: 160 complete ticks, 0.25 s to 60.00 s", f"{len(ticks)} ticks")
@@ -816,5 +796,4 @@ int main(void)
               "1./5. a real dump of /bin/true with MPOOL_PROF=1: no leak, MPOOL_PROF was on; too few samples",
               r.stdout)
 
-print(f"{checks - failures}/{checks} checks passed")
-sys.exit(1 if failures else 0)
+finish()

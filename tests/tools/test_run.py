@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from toolcheck import check, finish
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if len(sys.argv) < 2:
@@ -30,20 +31,8 @@ LIB = os.path.abspath(sys.argv[1])
 RUN = (sys.argv[2] if len(sys.argv) > 2
        else os.path.join(HERE, "..", "..", "scripts", "mpool-run"))
 PY = "/usr/bin/python3"
-failures = 0
-checks = 0
 
 
-def check(cond, what, detail=""):
-    global failures, checks
-    checks += 1
-    if cond:
-        print(f"ok   {what}")
-    else:
-        failures += 1
-        print(f"FAIL {what}")
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     ")[:4000])
 
 
 MPOOL_VARS = ("LD_PRELOAD", "MPOOL_STATS", "MPOOL_PROF", "MPOOL_LIB", "MPOOL_STATS_SIGNAL",
@@ -294,5 +283,4 @@ with tempfile.TemporaryDirectory() as tmp:
             print("note: the first frame names leak.c:6, the line after the malloc call "
                   "(its return address is not adjusted by -1)")
 
-print(f"{checks - failures}/{checks} checks passed")
-sys.exit(1 if failures else 0)
+finish()

@@ -131,20 +131,15 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
 }
 
 /* A profiled request of a pool class: a block of that class from a span of
- * profiled blocks (core/sampled.c), remembered with its site by the
- * fallback's registry; the fallback serves it if no such block can be had.
- * Counted in its class, as a fresh block. */
+ * profiled blocks (core/sampled.c), which remembers its site; the fallback
+ * serves it if no such block can be had.  Counted in its class. */
 static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
                            uint32_t site, bool *reused)
 {
     int was = mp_tls_unsampled;
-    mp_tls_unsampled = 1; /* a signal handler's allocation meanwhile: not sampled into our locks */
-    void *p = mp_sampled_alloc(cls, reused);
-    mp_fallback_info_t info = { mp_classes[cls].size, n, n, site, cls, 0 };
-    if (p && !mp_fallback_track(p, &info)) {
-        mp_sampled_release(p, cls);
-        p = NULL;
-    }
+    mp_tls_unsampled = 1; /* a signal handler's allocation meanwhile: not sampled into our lock */
+    mp_sampled_block_t what = { site, (uint32_t)(mp_os_now_ns() / 1000u), (uint32_t)n, 1 };
+    void *p = mp_sampled_alloc(cls, &what, reused);
     mp_tls_unsampled = was;
     if (p == NULL) {
         *reused = false;
@@ -164,31 +159,41 @@ static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align
     return p;
 }
 
+/* What the registry would say of a profiled pooled block, for the callers
+ * that speak of fallback blocks (counts, realloc). */
+static mp_fallback_info_t sampled_info(const mp_sampled_block_t *b, unsigned cls)
+{
+    return (mp_fallback_info_t){ mp_classes[cls].size, b->requested, b->requested, b->site, cls,
+                                 b->born_us };
+}
+
 /* The free of a profiled pooled block; p is the start of a block of cls in
  * a span of them (MP_PTR_SAMPLED). */
 static void free_sampled(void *p, unsigned cls)
 {
-    mp_fallback_info_t info;
+    mp_sampled_block_t b;
+    if (MP_UNLIKELY(mp_opt.debug) || MP_UNLIKELY(perturb_byte())) {
+        /* the checks and fills first, while the block is still ours */
+        if (!mp_sampled_lookup(p, cls, &b))
+            mp_report_bad_pointer("free", p, MP_PTR_SAMPLED);
+        if (mp_opt.debug) {
+            mp_debug_check("free", p, mp_classes[cls].size);
+            mp_debug_fill_freed(p, mp_classes[cls].size);
+        } else {
+            memset(p, perturb_byte() & 0xff, mp_classes[cls].size);
+        }
+    }
     int was = mp_tls_unsampled;
     mp_tls_unsampled = 1;
-    bool live = mp_fallback_untrack(p, &info);
+    bool live = mp_sampled_free(p, cls, &b);
     mp_tls_unsampled = was;
     if (!live)
         mp_report_bad_pointer("free", p, MP_PTR_SAMPLED); /* freed before, or never made */
-    if (MP_UNLIKELY(mp_opt.debug)) {
-        mp_debug_check("free", p, mp_classes[cls].size);
-        mp_debug_fill_freed(p, mp_classes[cls].size);
-    }
-    int perturb = perturb_byte();
-    if (MP_UNLIKELY(perturb))
-        memset(p, perturb & 0xff, mp_classes[cls].size);
+    mp_fallback_info_t info = sampled_info(&b, cls);
     MP_PROBE(sample_free, p, info.sampled, info.site);
     count_free_of(&info);
     if (MP_UNLIKELY(mp_limit_on()))
         mp_limit_release(mp_classes[cls].size);
-    mp_tls_unsampled = 1;
-    mp_sampled_release(p, cls);
-    mp_tls_unsampled = was;
 }
 
 /* ---- pooled allocation ------------------------------------------------------ */
@@ -424,12 +429,15 @@ static live_block_t live_block_or_report(const char *func, const void *p)
         b.usable = mp_classes[b.cls].size;
         return b;
     }
-    b.cls = 0;
-    if (kind == MP_PTR_SAMPLED && mp_fallback_lookup(p, &b.info)) {
-        b.fallback = true; /* known to the registry, as the fallback's blocks are */
+    mp_sampled_block_t sb;
+    if (kind == MP_PTR_SAMPLED && mp_sampled_lookup(p, b.cls, &sb)) {
+        b.info = sampled_info(&sb, b.cls);
+        b.cls = 0;
+        b.fallback = true; /* described as the fallback's blocks are: realloc moves it */
         b.usable = b.info.usable;
         return b;
     }
+    b.cls = 0;
     if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable)) {
         b.boot = true;
         return b;

@@ -35,7 +35,7 @@
 mp_region_t mp_region;
 
 #define MAX_PAGES (MP_REGION_MAX >> MP_PAGE_SHIFT)
-#define TABLE_SLOTS 6                     /* per-page tables the window has room for */
+#define TABLE_SLOTS 8                     /* per-page tables the window has room for */
 #define TABLE_MAX_PER_PAGE 8              /* bytes per page in one table, at most */
 #define TABLE_SLOT_BYTES (MAX_PAGES * TABLE_MAX_PER_PAGE)
 #define FIRST_STEP_PAGES 64               /* 4 MiB */

@@ -72,13 +72,20 @@ static bool draw(mp_tcache_t *tc, double w)
     return uniform(tc) * w < 1.0;
 }
 
+/* 1 / log(1 - 1/mean) of each class, worked out once (the settings are
+ * fixed by then): a draw then costs one log, not two.  0: not yet. */
+static double inv_log_keep[MP_NUM_CLASSES];
+
 int64_t mp_sample_interval(mp_tcache_t *tc, unsigned cls)
 {
     double mean = mp_sample_weight(cls, 0);
     if (mean <= 1)
         return 1;
+    double f = inv_log_keep[cls];
+    if (f == 0) /* racing threads store the same value */
+        inv_log_keep[cls] = f = 1.0 / mp_log1p(-1.0 / mean);
     double u = uniform(tc);
-    double k = mp_log(u) / mp_log1p(-1.0 / mean);
+    double k = mp_log(u) * f;
     return k < 1 ? 1 : k > 1e15 ? (int64_t)1e15 : (int64_t)k + 1;
 }
 
@@ -157,8 +164,10 @@ int mp_sample_alloc_slow(mp_tcache_t *tc, unsigned cls, size_t n, mp_sample_t *s
     if (MP_LIKELY(s->what == MP_SAMPLE_NONE))
         return MP_SAMPLE_NONE;
     /* Every ~256 KiB allocated: also the tick that keeps memory going back to
-     * the OS in a program whose caches never miss. */
-    mp_reclaim_tick(0, true);
+     * the OS in a program whose caches never miss (a profiled call's timed
+     * follow-up ticks for it). */
+    if (s->what & MP_SAMPLE_TIME)
+        mp_reclaim_tick(0, true);
     /* the stack before the clock starts: the time measured is the allocation's own */
     s->site = s->what & MP_SAMPLE_PROF ? mp_site_capture() : MP_NO_SITE;
     s->t0 = mp_os_now_ns();

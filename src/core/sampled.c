@@ -4,8 +4,11 @@
  * site it was credited to, at no cost to the free fast path: such blocks
  * come from spans of their own, whose pagemap entries have class 0 (the
  * fast path's always-full bin sends every free of them to the slow path)
- * and say "sampled" with the real class beside (core/region.h), and the
- * fallback's registry remembers each block's site.
+ * and say "sampled" with the real class beside (core/region.h), and each
+ * span has a table beside it, one entry per block, that remembers the
+ * block's site, size asked for and birth: written and read under the lock
+ * the allocation and the free take anyway, so a sample costs no registry
+ * lock and no signal mask.
  *
  * Per class: a list of freed sampled blocks and the span being carved.
  * Each span counts its live blocks (a table of the region, by the span's
@@ -17,6 +20,7 @@
  * allocation on the same thread is never sampled into it. */
 #include "core/sampled.h"
 #include "core/region.h"
+#include "platform/os.h"
 
 #include <pthread.h>
 
@@ -29,10 +33,17 @@ typedef struct sampled_class {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sampled_class_t classes[MP_NUM_CLASSES];
 static uint32_t *span_live; /* per span (its first page): live sampled blocks */
+static mp_sampled_block_t **span_blocks_of; /* per span (its first page): its blocks' table */
 
 void mp_sampled_init(void)
 {
     mp_region_table((void **)&span_live, sizeof *span_live);
+    mp_region_table((void **)&span_blocks_of, sizeof *span_blocks_of);
+}
+
+static size_t table_bytes(const mp_class_info_t *ci)
+{
+    return (size_t)ci->span_blocks * sizeof(mp_sampled_block_t);
 }
 
 /* The first page of p's span (p in a span of profiled blocks). */
@@ -42,7 +53,15 @@ static size_t span_first_page(const void *p)
     return page - ((mp_region.pagemap[page] >> 8) & 0xffff);
 }
 
-void *mp_sampled_alloc(unsigned cls, bool *reused)
+/* The entry of block p (of cls, in a span of profiled blocks). */
+static mp_sampled_block_t *entry_of(const void *p, const mp_class_info_t *ci)
+{
+    size_t first = span_first_page(p);
+    uintptr_t in_span = (uintptr_t)p - (mp_region.base + (first << MP_PAGE_SHIFT));
+    return &span_blocks_of[first][in_span / ci->size];
+}
+
+void *mp_sampled_alloc(unsigned cls, const mp_sampled_block_t *what, bool *reused)
 {
     const mp_class_info_t *ci = &mp_classes[cls];
     pthread_mutex_lock(&lock);
@@ -54,9 +73,13 @@ void *mp_sampled_alloc(unsigned cls, bool *reused)
     } else {
         if (sc->next == sc->end && span_live) {
             char *span = mp_region_alloc_sampled_span(cls);
-            if (span) {
+            mp_sampled_block_t *table = span ? mp_os_map(table_bytes(ci)) : NULL;
+            if (table) {
+                span_blocks_of[mp_region_page_of(span)] = table;
                 sc->carving = sc->next = span;
                 sc->end = span + (size_t)ci->span_blocks * ci->size;
+            } else if (span) {
+                mp_region_release_span(span, ci->span_pages);
             }
         }
         if (sc->next != sc->end) {
@@ -64,10 +87,25 @@ void *mp_sampled_alloc(unsigned cls, bool *reused)
             sc->next += ci->size;
         }
     }
-    if (p)
+    if (p) {
         span_live[span_first_page(p)]++;
+        mp_sampled_block_t *e = entry_of(p, ci);
+        *e = *what;
+        e->live = 1;
+    }
     pthread_mutex_unlock(&lock);
     return p;
+}
+
+bool mp_sampled_lookup(const void *p, unsigned cls, mp_sampled_block_t *out)
+{
+    pthread_mutex_lock(&lock);
+    mp_sampled_block_t *e = entry_of(p, &mp_classes[cls]);
+    bool live = e->live;
+    if (live)
+        *out = *e;
+    pthread_mutex_unlock(&lock);
+    return live;
 }
 
 /* Take the blocks of [span, span + bytes) off the class's list. */
@@ -82,21 +120,31 @@ static void unlist_span(sampled_class_t *sc, const char *span, size_t bytes)
     }
 }
 
-void mp_sampled_release(void *p, unsigned cls)
+bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out)
 {
     const mp_class_info_t *ci = &mp_classes[cls];
     pthread_mutex_lock(&lock);
+    mp_sampled_block_t *e = entry_of(p, ci);
+    if (!e->live) {
+        pthread_mutex_unlock(&lock);
+        return false; /* freed before */
+    }
+    *out = *e;
+    e->live = 0;
     sampled_class_t *sc = &classes[cls];
     size_t first = span_first_page(p);
     char *span = (char *)(mp_region.base + (first << MP_PAGE_SHIFT));
     if (--span_live[first] == 0 && span != sc->carving) {
         unlist_span(sc, span, ci->span_bytes);
+        mp_os_unmap(span_blocks_of[first], table_bytes(ci));
+        span_blocks_of[first] = NULL;
         mp_region_release_span(span, ci->span_pages);
     } else {
         ((mp_block_t *)p)->next = sc->free;
         sc->free = p;
     }
     pthread_mutex_unlock(&lock);
+    return true;
 }
 
 void mp_sampled_fork_prepare(void)

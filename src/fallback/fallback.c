@@ -342,26 +342,6 @@ bool mp_fallback_free(void *p, mp_fallback_info_t *info)
     return large_free(p, info, true);
 }
 
-bool mp_fallback_track(const void *p, const mp_fallback_info_t *info)
-{
-    signal_guard_t g;
-    guard_begin(&g);
-    mp_fallback_info_t stamped = *info;
-    stamped.born_us = (uint32_t)(mp_os_now_ns() / 1000u);
-    bool ok = registry_insert((uintptr_t)p, &stamped);
-    guard_end(&g);
-    return ok;
-}
-
-bool mp_fallback_untrack(const void *p, mp_fallback_info_t *info)
-{
-    signal_guard_t g;
-    guard_begin(&g);
-    bool live = registry_take((uintptr_t)p, info, true);
-    guard_end(&g);
-    return live;
-}
-
 /* fork(): the shards' locks, then the huge cache's, then jemalloc's. */
 void mp_fallback_fork_prepare(void)
 {

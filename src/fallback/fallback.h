@@ -1,6 +1,6 @@
 /* The fallback: what the size-class pools do not serve (requests above the
- * largest class) goes to jemalloc, embedded, in an arena of our own; its
- * registry also remembers the profiled blocks the pools serve.  This header is the layer's
+ * largest class, and profiled ones when the pools cannot) goes to jemalloc,
+ * embedded, in an arena of our own.  This header is the layer's
  * one face; registry, arena and huge-block cache are its private parts. */
 #ifndef MPOOL_FALLBACK_H
 #define MPOOL_FALLBACK_H
@@ -26,11 +26,6 @@ void *mp_fallback_alloc(size_t n, size_t align, bool zero, uint32_t site, uint32
 void *mp_fallback_realloc(void *p, size_t n, const mp_fallback_info_t *old,
                           mp_fallback_info_t *now) MP_HIDDEN;
 bool mp_fallback_lookup(const void *p, mp_fallback_info_t *info) MP_HIDDEN; /* false: not live */
-/* The registry alone, for profiled blocks the core serves from its own
- * spans: remember p (its born_us stamped now; false if the table cannot
- * grow), and forget it (false: not remembered). */
-bool mp_fallback_track(const void *p, const mp_fallback_info_t *info) MP_HIDDEN;
-bool mp_fallback_untrack(const void *p, mp_fallback_info_t *info) MP_HIDDEN;
 bool mp_fallback_free(void *p, mp_fallback_info_t *info) MP_HIDDEN;         /* false: not live */
 
 /* Free memory the fallback holds, for the core's reclaim policy to give

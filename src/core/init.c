@@ -149,6 +149,11 @@ static void init_once(void)
         mp_warn("MPOOL_LIMIT needs the counters; this -Dcounters=false build ignores it");
 }
 
+uint64_t mp_start_unix_ms(void)
+{
+    return mp_os_wall_ms() - (mp_os_now_ns() - mp_start_ns) / 1000000u;
+}
+
 bool mp_init(void)
 {
     if (MP_LIKELY(atomic_load_explicit(&mp_init_state, memory_order_acquire) == MP_INIT_DONE))

@@ -65,6 +65,12 @@ static inline __attribute__((always_inline)) bool mp_region_block_start(unsigned
     return in_span < ci->span_bytes && mp_class_divides(ci, in_span);
 }
 
+/* The first page of the span of profiled blocks that holds page. */
+static inline size_t mp_region_sampled_span_page(size_t page)
+{
+    return page - ((mp_region.pagemap[page] >> 8) & 0xffff);
+}
+
 /* Where p lives; for MP_PTR_POOL, *cls is its class. */
 static inline mp_ptr_kind_t mp_region_classify(const void *p, unsigned *cls)
 {
@@ -79,7 +85,7 @@ static inline mp_ptr_kind_t mp_region_classify(const void *p, unsigned *cls)
         if (!(e & MP_PAGEMAP_SAMPLED))
             return MP_PTR_UNMAPPED;
         c = (e >> 24) & 0x7f;
-        in_span = off - ((uintptr_t)(page - ((e >> 8) & 0xffff)) << MP_PAGE_SHIFT);
+        in_span = off - ((uintptr_t)mp_region_sampled_span_page(page) << MP_PAGE_SHIFT);
         if (!mp_region_block_start(c, in_span))
             return MP_PTR_INTERIOR;
         *cls = c;

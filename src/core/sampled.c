@@ -49,8 +49,7 @@ static size_t table_bytes(const mp_class_info_t *ci)
 /* The first page of p's span (p in a span of profiled blocks). */
 static size_t span_first_page(const void *p)
 {
-    size_t page = mp_region_page_of(p);
-    return page - ((mp_region.pagemap[page] >> 8) & 0xffff);
+    return mp_region_sampled_span_page(mp_region_page_of(p));
 }
 
 /* The entry of block p (of cls, in a span of profiled blocks). */

@@ -142,8 +142,8 @@ static void emit_leaks(const mp_snapshot_t *s, mp_emitter_t *e)
     for (unsigned i = 0; i < s->nleaks; i++) {
         const mp_leak_t *l = &s->leaks[i];
         mp_emit_item_begin(e);
-        mp_emit_u64(e, "bytes", "bytes (estimated)", l->bytes > 0 ? (uint64_t)(l->bytes + 0.5) : 0);
-        mp_emit_u64(e, "blocks", "blocks (estimated)", l->blocks > 0 ? (uint64_t)(l->blocks + 0.5) : 0);
+        mp_emit_u64(e, "bytes", "bytes (estimated)", mp_site_whole(l->bytes));
+        mp_emit_u64(e, "blocks", "blocks (estimated)", mp_site_whole(l->blocks));
         mp_emit_str_array(e, "stack", "allocated at", l->frames, l->depth);
         mp_emit_item_end(e);
     }
@@ -158,26 +158,26 @@ static void emit_view(mp_emitter_t *e, const char *view, const mp_site_view_t *v
 {
     char key[32];
     mp_fmt(key, sizeof key, "%s_bytes", view);
-    mp_emit_u64(e, key, key, v->bytes > 0 ? (uint64_t)(v->bytes + 0.5) : 0);
+    mp_emit_u64(e, key, key, mp_site_whole(v->bytes));
     mp_fmt(key, sizeof key, "%s_blocks", view);
-    mp_emit_u64(e, key, key, v->blocks > 0 ? (uint64_t)(v->blocks + 0.5) : 0);
+    mp_emit_u64(e, key, key, mp_site_whole(v->blocks));
     mp_fmt(key, sizeof key, "%s_samples", view);
     mp_emit_u64(e, key, key, v->samples);
 }
 
 /* Every site's three views with their sample counts, read from the site
  * table as the dump is written (no copy: a table of thousands of sites). */
-static void emit_profile(const mp_snapshot_t *s, mp_emitter_t *e)
+static void emit_profile(mp_emitter_t *e)
 {
     mp_site_peak_t peak;
     mp_site_peak(&peak);
     unsigned count = mp_site_count();
     mp_emit_object_begin(e, "profile", "heap profile (MPOOL_PROF): sampled sites, three views");
     mp_emit_u64(e, "sample_bytes", "mean bytes between samples", mp_opt.prof_sample);
-    mp_emit_u64(e, "live_bytes", "live bytes (estimated)", (uint64_t)(peak.live + 0.5));
-    mp_emit_u64(e, "peak_bytes", "peak live bytes (estimated)", (uint64_t)(peak.peak + 0.5));
+    mp_emit_u64(e, "live_bytes", "live bytes (estimated)", mp_site_whole(peak.live));
+    mp_emit_u64(e, "peak_bytes", "peak live bytes (estimated)", mp_site_whole(peak.peak));
     mp_emit_u64(e, "peak_view_bytes", "live bytes when the peak view was taken",
-                (uint64_t)(peak.copied + 0.5));
+                mp_site_whole(peak.copied));
     mp_emit_u64(e, "peak_ms", "peak view taken at ms",
                 peak.copied_ns > mp_start_ns ? (peak.copied_ns - mp_start_ns) / 1000000u : 0);
     mp_emit_u64(e, "sites_total", "sites", count);
@@ -206,7 +206,6 @@ static void emit_profile(const mp_snapshot_t *s, mp_emitter_t *e)
     }
     mp_emit_list_end(e);
     mp_emit_object_end(e);
-    (void)s;
 }
 
 void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
@@ -224,7 +223,7 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
     emit_object(s, e, MP_SECTION_threads, "threads", "threads");
     emit_leaks(s, e);
     if (mp_opt.prof)
-        emit_profile(s, e);
+        emit_profile(e);
     mp_emit_end(e);
 }
 

@@ -21,11 +21,6 @@
 #include "profile/sites.h"
 #include "platform/os.h"
 
-static uint64_t whole(double v)
-{
-    return v > 0 ? (uint64_t)(v + 0.5) : 0;
-}
-
 void mp_heapprofile_emit(mp_emitter_t *e)
 {
     unsigned count = mp_site_count();
@@ -33,21 +28,21 @@ void mp_heapprofile_emit(mp_emitter_t *e)
     mp_site_figures_t f;
     for (unsigned i = 0; i < count; i++) {
         mp_site_read(i, &f);
-        live_blocks += whole(f.inuse.blocks);
-        live_bytes += whole(f.inuse.bytes);
-        alloc_blocks += whole(f.alloc.blocks);
-        alloc_bytes += whole(f.alloc.bytes);
+        live_blocks += mp_site_whole(f.inuse.blocks);
+        live_bytes += mp_site_whole(f.inuse.bytes);
+        alloc_blocks += mp_site_whole(f.alloc.blocks);
+        alloc_bytes += mp_site_whole(f.alloc.bytes);
     }
     mp_emit_rawf(e, "heap profile: %6lu: %8lu [%6lu: %8lu] @ heapprofile\n",
                  (unsigned long)live_blocks, (unsigned long)live_bytes,
                  (unsigned long)alloc_blocks, (unsigned long)alloc_bytes);
     for (unsigned i = 0; i < count; i++) {
         mp_site_read(i, &f);
-        if (whole(f.alloc.blocks) == 0 && whole(f.inuse.blocks) == 0)
+        if (mp_site_whole(f.alloc.blocks) == 0 && mp_site_whole(f.inuse.blocks) == 0)
             continue;
-        mp_emit_rawf(e, "%6lu: %8lu [%6lu: %8lu] @", (unsigned long)whole(f.inuse.blocks),
-                     (unsigned long)whole(f.inuse.bytes), (unsigned long)whole(f.alloc.blocks),
-                     (unsigned long)whole(f.alloc.bytes));
+        mp_emit_rawf(e, "%6lu: %8lu [%6lu: %8lu] @", (unsigned long)mp_site_whole(f.inuse.blocks),
+                     (unsigned long)mp_site_whole(f.inuse.bytes), (unsigned long)mp_site_whole(f.alloc.blocks),
+                     (unsigned long)mp_site_whole(f.alloc.bytes));
         for (unsigned d = 0; d < f.depth; d++)
             mp_emit_rawf(e, " %p", (void *)((char *)f.pcs[d] - (d == 0)));
         mp_emit_raw(e, "\n", 1);

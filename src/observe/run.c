@@ -164,8 +164,7 @@ void mp_run_emit(mp_emitter_t *e)
 {
     mp_emit_object_begin(e, "run", "the run");
     char exe[1024];
-    ssize_t n = mp_os_readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
+    mp_os_exe_path(exe, sizeof exe);
     mp_emit_str(e, "program", "program", exe);
     ssize_t len = mp_os_read_file("/proc/self/cmdline", args, sizeof args);
     const char *argv[MAX_ARGS];
@@ -174,7 +173,7 @@ void mp_run_emit(mp_emitter_t *e)
         argv[argc++] = args + i;
     mp_emit_str_array(e, "argv", "arguments", argv, argc);
     mp_emit_u64(e, "start_unix_ms", "started (ms since 1970)",
-                mp_os_wall_ms() - (mp_os_now_ns() - mp_start_ns) / 1000000u);
+                mp_start_unix_ms());
     emit_modules(e);
     mp_emit_object_end(e);
 }

@@ -68,12 +68,11 @@ static void write_header(void)
     mp_emitter_t e;
     mp_emit_init_buf(&e, MP_EMIT_JSON, line, sizeof line);
     char exe[1024];
-    ssize_t len = mp_os_readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = '\0';
+    mp_os_exe_path(exe, sizeof exe);
     mp_emit_rawf(&e, "{\"mpool_series\":1,\"pid\":%ld,\"program\":", owner_pid);
     mp_emit_json_string(&e, exe);
     mp_emit_rawf(&e, ",\"start_unix_ms\":%lu,\"interval_ms\":%lu,\"cap_bytes\":%zu}",
-                 (unsigned long)(mp_os_wall_ms() - (mp_os_now_ns() - mp_start_ns) / 1000000u),
+                 (unsigned long)mp_start_unix_ms(),
                  (unsigned long)(interval_ns / 1000000u), (size_t)mp_opt.series_max);
     write_line(&e);
 }
@@ -85,7 +84,7 @@ static void emit_sites(mp_emitter_t *e, const mp_snapshot_t *s)
     for (unsigned i = 0; i < n; i++) {
         const mp_leak_t *l = &s->leaks[i];
         mp_emit_rawf(e, "%s{\"bytes\":%lu,\"blocks\":%lu,\"stack\":[", i ? "," : "",
-                     (unsigned long)(l->bytes + 0.5), (unsigned long)(l->blocks + 0.5));
+                     (unsigned long)mp_site_whole(l->bytes), (unsigned long)mp_site_whole(l->blocks));
         for (unsigned d = 0; d < l->depth && d < SITE_FRAMES; d++) {
             if (d)
                 mp_emit_raw(e, ",", 1);

@@ -82,8 +82,8 @@ void mp_summary_write(const mp_snapshot_t *s, int fd)
     for (unsigned i = 0; i < s->nleaks && i < TOP_SITES; i++) {
         const mp_leak_t *l = &s->leaks[i];
         n = mp_fmt(buf, sizeof buf, "mpool: live at exit: %s in %lu blocks at %s\n",
-                   human(l->bytes > 0 ? (uint64_t)(l->bytes + 0.5) : 0, a, sizeof a),
-                   (unsigned long)(l->blocks + 0.5), l->depth ? l->frames[0] : "?");
+                   human(mp_site_whole(l->bytes), a, sizeof a),
+                   (unsigned long)mp_site_whole(l->blocks), l->depth ? l->frames[0] : "?");
         line(fd, buf, n, sizeof buf);
     }
 }

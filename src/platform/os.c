@@ -232,23 +232,30 @@ void mp_os_unlink(const char *path)
     unlink(path);
 }
 
+int mp_os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+ssize_t mp_os_read(int fd, char *buf, size_t cap)
+{
+    ssize_t n;
+    while ((n = read(fd, buf, cap)) < 0 && errno == EINTR)
+        ;
+    return n;
+}
+
 ssize_t mp_os_read_file(const char *path, char *buf, size_t cap)
 {
     if (cap == 0)
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = mp_os_open_read(path);
     if (fd < 0)
         return -1;
     size_t len = 0;
     ssize_t n;
-    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
+    while (len < cap - 1 && (n = mp_os_read(fd, buf + len, cap - 1 - len)) > 0)
         len += (size_t)n;
-    }
     close(fd);
     buf[len] = '\0';
     return (ssize_t)len;
@@ -265,36 +272,16 @@ bool mp_os_read_memory(const void *at, void *buf, size_t n)
     return ok;
 }
 
-int mp_os_open_read(const char *path)
-{
-    return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-ssize_t mp_os_read(int fd, char *buf, size_t cap)
-{
-    ssize_t n;
-    while ((n = read(fd, buf, cap)) < 0 && errno == EINTR)
-        ;
-    return n;
-}
-
 bool mp_os_copy_file(const char *path, int fd)
 {
-    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int in = mp_os_open_read(path);
     if (in < 0)
         return false;
     char buf[4096];
     ssize_t n;
     bool ok = true;
-    while (ok && (n = read(in, buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            ok = false;
-            break;
-        }
-        ok = mp_os_write(fd, buf, (size_t)n);
-    }
+    while (ok && (n = mp_os_read(in, buf, sizeof buf)) != 0)
+        ok = n > 0 && mp_os_write(fd, buf, (size_t)n);
     close(in);
     return ok;
 }
@@ -302,6 +289,13 @@ bool mp_os_copy_file(const char *path, int fd)
 ssize_t mp_os_readlink(const char *path, char *buf, size_t cap)
 {
     return readlink(path, buf, cap);
+}
+
+void mp_os_exe_path(char *buf, size_t cap)
+{
+    ssize_t n = cap ? readlink("/proc/self/exe", buf, cap - 1) : -1;
+    if (cap)
+        buf[n > 0 ? n : 0] = '\0';
 }
 
 bool mp_os_getcwd(char *buf, size_t cap)

@@ -49,6 +49,7 @@ bool mp_os_read_memory(const void *at, void *buf, size_t n) MP_OS_HIDDEN; /* fal
 int mp_os_open_read(const char *path) MP_OS_HIDDEN;                /* -1 + errno */
 ssize_t mp_os_read(int fd, char *buf, size_t cap) MP_OS_HIDDEN;   /* retrying EINTR */ /* all of path to fd; false on error */
 bool mp_os_getcwd(char *buf, size_t cap) MP_OS_HIDDEN; /* false if it does not fit */
+void mp_os_exe_path(char *buf, size_t cap) MP_OS_HIDDEN; /* the program's file; "" if unknown */
 
 /* ---- randomness ---- */
 uint64_t mp_os_random(void) MP_OS_HIDDEN; /* getrandom(2); a clock mix where it fails */

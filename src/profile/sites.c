@@ -84,8 +84,7 @@ static bool tables_ready(void)
     static bool self_found;
     if (!__atomic_load_n(&self_found, __ATOMIC_ACQUIRE)) {
         dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
-        ssize_t n = mp_os_readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-        exe_path[n > 0 ? n : 0] = '\0';
+        mp_os_exe_path(exe_path, sizeof exe_path);
         __atomic_store_n(&self_found, true, __ATOMIC_RELEASE);
     }
     pthread_mutex_lock(&site_lock);

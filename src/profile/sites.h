@@ -51,6 +51,12 @@ typedef struct mp_site_peak {
     uint64_t copied_ns; /* when (CLOCK_MONOTONIC) */
 } mp_site_peak_t;
 
+/* An estimate as a whole count (a live figure that drifted below 0: 0). */
+static inline uint64_t mp_site_whole(double v)
+{
+    return v > 0 ? (uint64_t)(v + 0.5) : 0;
+}
+
 unsigned mp_site_count(void) MP_HIDDEN; /* sites so far: numbers 0 .. count-1 */
 void mp_site_read(uint32_t site, mp_site_figures_t *out) MP_HIDDEN; /* site < count */
 void mp_site_peak(mp_site_peak_t *out) MP_HIDDEN;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The accuracy of MPOOL_PROF at the default rate (512 KiB between samples):
+"""The accuracy of MPOOL_PROF at the default rate (128 KiB between samples):
 bench-accuracy-sites has three sites whose figures are known (hold() keeps
 40 MiB, churn() allocates 2 GiB in 64-byte blocks, peak_then_free() holds
 150 MiB at the peak and frees it).  Runs it N times (default 10) and prints,

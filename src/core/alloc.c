@@ -134,11 +134,12 @@ static void *fallback_alloc(mp_tcache_t *tc, size_t n, size_t align, bool zero, 
  * profiled blocks (core/sampled.c), which remembers its site; the fallback
  * serves it if no such block can be had.  Counted in its class. */
 static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
-                           uint32_t site, bool *reused)
+                           const mp_sample_t *s, bool *reused)
 {
+    uint32_t site = s->site;
     int was = mp_tls_unsampled;
     mp_tls_unsampled = 1; /* a signal handler's allocation meanwhile: not sampled into our lock */
-    mp_sampled_block_t what = { site, (uint32_t)(mp_os_now_ns() / 1000u), (uint32_t)n, 1 };
+    mp_sampled_block_t what = { site, (uint32_t)(s->t0 / 1000u), (uint32_t)n, 1 }; /* born: the call's start */
     void *p = mp_sampled_alloc(cls, &what, reused);
     mp_tls_unsampled = was;
     if (p == NULL) {
@@ -312,7 +313,7 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     void *p;
     bool reused = false;
     if (prof_it && cls) {
-        p = sampled_alloc(tc, cls, n, align, zero, s.site, &reused);
+        p = sampled_alloc(tc, cls, n, align, zero, &s, &reused);
     } else if (cls == 0) {
         p = fallback_alloc(tc, n, align, zero, s.site, 0);
     } else {

@@ -101,6 +101,15 @@ double mp_sample_weight(unsigned cls, size_t n)
     return w > 1 ? w : 1;
 }
 
+/* A profiled call is followed by a timed one only one time in this many, so
+ * that timed calls stay about MP_TIME_SAMPLE bytes apart however dense the
+ * profiling: each follow-up then stands for this many profiled calls. */
+static double followups_every(void)
+{
+    double every = (double)MP_TIME_SAMPLE / (double)mp_opt.prof_sample;
+    return every > 1 ? every : 1;
+}
+
 /* ---- deciding ------------------------------------------------------------------ */
 
 /* Count this allocation in its class and decide what is done with it.  A
@@ -125,19 +134,25 @@ static int decide(mp_tcache_t *tc, unsigned cls, size_t n)
     if (!due)
         return MP_SAMPLE_NONE; /* the common case: nothing more to decide */
     double w = mp_sample_weight(cls, n);
-    bool profile = mp_opt.prof;
+    bool profile = mp_opt.prof, follow = false;
     if (tc->sampler.time_next & bit) {
         /* the follow-up of a profiled call: timed; profiled too with the usual
          * probability, so profiling stays an independent draw per call */
         tc->sampler.time_next &= ~bit;
         profile = mp_opt.prof && draw(tc, w);
+        follow = true;
     }
     if (!profile || w <= 1) { /* timed; every call sampled: the profiled call itself */
         mp_sample_set_countdown(tc, cls, mp_sample_interval(tc, cls));
-        return MP_SAMPLE_TIME | (profile ? MP_SAMPLE_PROF : 0);
+        return MP_SAMPLE_TIME | (profile ? MP_SAMPLE_PROF : 0) | (follow ? MP_SAMPLE_FOLLOWUP : 0);
     }
-    tc->sampler.time_next |= bit; /* a geometric countdown is memoryless: redrawn after */
-    mp_sample_set_countdown(tc, cls, 1);
+    /* A geometric countdown is memoryless: redrawn after the follow-up, or now. */
+    if (draw(tc, followups_every())) {
+        tc->sampler.time_next |= bit;
+        mp_sample_set_countdown(tc, cls, 1);
+    } else {
+        mp_sample_set_countdown(tc, cls, mp_sample_interval(tc, cls));
+    }
     return MP_SAMPLE_PROF;
 }
 
@@ -179,7 +194,8 @@ void mp_sample_alloc_done(mp_tcache_t *tc, unsigned cls, size_t n, const mp_samp
     if (!(s->what & MP_SAMPLE_TIME))
         return;
     uint64_t took = mp_os_now_ns() - s->t0, cost = clock_cost_ns();
-    double spent = (double)(took > cost ? took - cost : 0) * mp_sample_weight(cls, n);
+    double w = mp_sample_weight(cls, n) * (s->what & MP_SAMPLE_FOLLOWUP ? followups_every() : 1);
+    double spent = (double)(took > cost ? took - cost : 0) * w;
     if (reused)
         tc->sampler.reuse_ns += spent;
     else

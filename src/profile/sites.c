@@ -110,11 +110,13 @@ static uint64_t hash_stack(void *const *pcs, unsigned depth)
     return h ? h : 1;
 }
 
-/* Site number of this stack, or -1 with *slot where it would go. */
+/* Site number of this stack, or -1 with *slot where it would go.  Needs no
+ * lock: a slot is filled (release) only after its site is fully written, and
+ * is never emptied; a miss is looked up again under the lock. */
 static int lookup(uint64_t h, void *const *pcs, unsigned depth, size_t *slot)
 {
     for (size_t i = h & (INDEX_CAP - 1);; i = (i + 1) & (INDEX_CAP - 1)) {
-        uint32_t v = site_index[i];
+        uint32_t v = __atomic_load_n(&site_index[i], __ATOMIC_ACQUIRE);
         if (v == 0) {
             *slot = i;
             return -1;
@@ -164,9 +166,7 @@ uint32_t mp_site_capture(void)
         goto out;
     uint64_t h = hash_stack(pcs, depth);
     size_t slot = 0;
-    pthread_mutex_lock(&site_lock);
     int found = lookup(h, pcs, depth, &slot);
-    pthread_mutex_unlock(&site_lock);
     if (found >= 0) {
         result = (uint32_t)found;
         goto out;
@@ -198,7 +198,7 @@ uint32_t mp_site_capture(void)
             s->frames[i] = text + text_used;
             text_used += len[i] + 1;
         }
-        site_index[slot] = count + 1;
+        __atomic_store_n(&site_index[slot], count + 1, __ATOMIC_RELEASE);
         atomic_store_explicit(&nsites, count + 1, memory_order_release);
         result = count;
     }

@@ -19,6 +19,7 @@
 #include "base/probes.h"
 #include "core/sample.h"
 #include "fallback/fallback.h"
+#include "guard/guard.h"
 #include "platform/os.h"
 #include "profile/sites.h"
 
@@ -158,6 +159,46 @@ static void *sampled_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align
     mp_sample_credit(site, cls, n);
     MP_PROBE(sample_alloc, p, n, site);
     return p;
+}
+
+/* A guarded request of a pool class (guard/guard.h): counted in its class,
+ * as a profiled block is; NULL when no slot is free, and the call goes on
+ * as usual. */
+static void *guarded_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, bool zero,
+                           const mp_sample_t *s)
+{
+    void *p = mp_guard_alloc(n, align, s->what & MP_SAMPLE_PROF ? s->site : MP_NO_SITE, cls);
+    if (p == NULL)
+        return NULL;
+    (void)zero; /* a slot's page reads zero */
+    if (MP_COUNTERS) {
+        tc->bump[cls].fresh++;
+        mp_counters_held(tc, mp_classes[cls].size);
+    }
+    if (s->what & MP_SAMPLE_PROF) {
+        mp_sample_credit(s->site, cls, n);
+        MP_PROBE(sample_alloc, p, n, s->site);
+    }
+    return p;
+}
+
+/* What a guarded block is, as the callers that speak of fallback blocks see it. */
+static mp_fallback_info_t guarded_info(const mp_guard_block_t *b)
+{
+    return (mp_fallback_info_t){ b->size, b->size, b->size, b->site, b->tag, b->born_us };
+}
+
+/* The free of a guarded block (mp_guard_owns(p)). */
+static void free_guarded(void *p)
+{
+    mp_guard_block_t b;
+    mp_guard_free(p, &b); /* reports misuse, and what the pattern around it says */
+    mp_fallback_info_t info = guarded_info(&b);
+    if (info.site != MP_NO_SITE)
+        MP_PROBE(sample_free, p, info.sampled, info.site);
+    count_free_of(&info);
+    if (MP_UNLIKELY(mp_limit_on()))
+        mp_limit_release(mp_classes[b.tag].size);
 }
 
 /* What the registry would say of a profiled pooled block, for the callers
@@ -308,10 +349,15 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
         return p;
     }
 
-    /* Timed, or profiled, or both. */
+    /* Timed, or profiled, or guarded, or some of these. */
     bool prof_it = s.what & MP_SAMPLE_PROF;
     void *p;
     bool reused = false;
+    if (s.what & MP_SAMPLE_GUARD) {
+        p = guarded_alloc(tc, cls, n, align, zero, &s);
+        if (p)
+            return p; /* its time is the slot's, not the pools': not timed */
+    }
     if (prof_it && cls) {
         p = sampled_alloc(tc, cls, n, align, zero, &s, &reused);
     } else if (cls == 0) {
@@ -391,6 +437,8 @@ void mp_free_generic(void *p)
         }
     } else if (kind == MP_PTR_SAMPLED) {
         free_sampled(p, cls);
+    } else if (kind == MP_PTR_OUTSIDE && mp_guard_owns(p)) {
+        free_guarded(p);
     } else if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, NULL)) {
         /* bootstrap blocks are never reused */
     } else if (kind == MP_PTR_OUTSIDE && free_fallback(p)) {
@@ -439,6 +487,14 @@ static live_block_t live_block_or_report(const char *func, const void *p)
         return b;
     }
     b.cls = 0;
+    if (kind == MP_PTR_OUTSIDE && mp_guard_owns(p)) {
+        mp_guard_block_t gb;
+        mp_guard_lookup(p, func, &gb); /* reports a freed or a wild one */
+        b.info = guarded_info(&gb);
+        b.fallback = true; /* described as the fallback's blocks are: realloc moves it */
+        b.usable = gb.size;
+        return b;
+    }
     if (kind == MP_PTR_OUTSIDE && mp_boot_owns(p, &b.usable)) {
         b.boot = true;
         return b;

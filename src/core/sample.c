@@ -23,6 +23,7 @@
 #include "base/options.h"
 #include "core/reclaim.h"
 #include "core/sizeclass.h"
+#include "guard/guard.h"
 #include "platform/os.h"
 #include "profile/sites.h"
 
@@ -72,13 +73,15 @@ static bool draw(mp_tcache_t *tc, double w)
     return uniform(tc) * w < 1.0;
 }
 
+static double countdown_mean(unsigned cls);
+
 /* 1 / log(1 - 1/mean) of each class, worked out once (the settings are
  * fixed by then): a draw then costs one log, not two.  0: not yet. */
 static double inv_log_keep[MP_NUM_CLASSES];
 
 int64_t mp_sample_interval(mp_tcache_t *tc, unsigned cls)
 {
-    double mean = mp_sample_weight(cls, 0);
+    double mean = countdown_mean(cls);
     if (mean <= 1)
         return 1;
     double f = inv_log_keep[cls];
@@ -112,6 +115,25 @@ static double followups_every(void)
 
 /* ---- deciding ------------------------------------------------------------------ */
 
+/* Mean calls between two guarded allocations of class cls; 0: never
+ * guarded (off, MPOOL_DEBUG checks every block already, or its blocks are
+ * larger than a slot's page). */
+static double guard_every(unsigned cls)
+{
+    if (!mp_opt.guard_sample || mp_opt.debug || !mp_guard_fits(mp_classes[cls].size, 0))
+        return 0;
+    return (double)mp_opt.guard_sample;
+}
+
+/* The mean of class cls's countdown: the denser of the two draws (timed or
+ * profiled, guarded); a call that comes due then goes on to each draw with
+ * the probability that makes its own rate right. */
+static double countdown_mean(unsigned cls)
+{
+    double w = mp_sample_weight(cls, 0), g = guard_every(cls);
+    return g && g < w ? g : w;
+}
+
 /* Count this allocation in its class and decide what is done with it.  A
  * countdown at or below 0 on entry means the fast path already counted the
  * call (intervals are >= 1). */
@@ -133,27 +155,36 @@ static int decide(mp_tcache_t *tc, unsigned cls, size_t n)
     uint64_t bit = (uint64_t)1 << cls;
     if (!due)
         return MP_SAMPLE_NONE; /* the common case: nothing more to decide */
-    double w = mp_sample_weight(cls, n);
-    bool profile = mp_opt.prof, follow = false;
+    double w = mp_sample_weight(cls, n), g = guard_every(cls), c = g && g < w ? g : w;
+    int what = MP_SAMPLE_NONE;
     if (tc->sampler.time_next & bit) {
-        /* the follow-up of a profiled call: timed; profiled too with the usual
-         * probability, so profiling stays an independent draw per call */
+        /* the follow-up of a profiled call: timed; profiled and guarded with
+         * their usual probabilities, so each stays an independent draw per call */
         tc->sampler.time_next &= ~bit;
-        profile = mp_opt.prof && draw(tc, w);
-        follow = true;
+        what = MP_SAMPLE_TIME | MP_SAMPLE_FOLLOWUP;
+        if (mp_opt.prof && draw(tc, w))
+            what |= MP_SAMPLE_PROF;
+        if (g && draw(tc, g))
+            what |= MP_SAMPLE_GUARD;
+    } else {
+        /* due with probability 1/c: timed or profiled with c/w, guarded with c/g */
+        if (c >= w || draw(tc, w / c))
+            what = mp_opt.prof ? (w <= 1 ? MP_SAMPLE_PROF | MP_SAMPLE_TIME : MP_SAMPLE_PROF)
+                               : MP_SAMPLE_TIME;
+        if (g && (c >= g || draw(tc, g / c)))
+            what |= MP_SAMPLE_GUARD;
     }
-    if (!profile || w <= 1) { /* timed; every call sampled: the profiled call itself */
-        mp_sample_set_countdown(tc, cls, mp_sample_interval(tc, cls));
-        return MP_SAMPLE_TIME | (profile ? MP_SAMPLE_PROF : 0) | (follow ? MP_SAMPLE_FOLLOWUP : 0);
-    }
-    /* A geometric countdown is memoryless: redrawn after the follow-up, or now. */
-    if (draw(tc, followups_every())) {
+    /* A profiled call's time is not a pooled call's either: the class's next
+     * call is timed in its place, one time in followups_every().  A geometric
+     * countdown is memoryless: redrawn after that follow-up, or now. */
+    if ((what & MP_SAMPLE_PROF) && !(what & MP_SAMPLE_TIME) &&
+        draw(tc, followups_every())) {
         tc->sampler.time_next |= bit;
         mp_sample_set_countdown(tc, cls, 1);
     } else {
         mp_sample_set_countdown(tc, cls, mp_sample_interval(tc, cls));
     }
-    return MP_SAMPLE_PROF;
+    return what;
 }
 
 /* What reading the clock twice costs by itself (the least of a few tries):

@@ -28,9 +28,11 @@
 
 #define MP_TIME_SAMPLE (256 * 1024) /* mean bytes between timed calls */
 
-/* What a sampled call does (mp_sample_t.what): time it, profile it, or both;
- * FOLLOWUP: timed in place of a profiled call, standing for several of them. */
-enum { MP_SAMPLE_NONE = 0, MP_SAMPLE_TIME = 1, MP_SAMPLE_PROF = 2, MP_SAMPLE_FOLLOWUP = 4 };
+/* What a sampled call does (mp_sample_t.what): time it, profile it, guard
+ * it (guard/guard.h), or some of these; FOLLOWUP: timed in place of a
+ * profiled call, standing for several of them. */
+enum { MP_SAMPLE_NONE = 0, MP_SAMPLE_TIME = 1, MP_SAMPLE_PROF = 2, MP_SAMPLE_FOLLOWUP = 4,
+       MP_SAMPLE_GUARD = 8 };
 
 typedef struct mp_sample {
     int what;      /* MP_SAMPLE_* bits */

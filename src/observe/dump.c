@@ -14,6 +14,8 @@
  * at the path rather than writing through it. */
 #define _GNU_SOURCE
 #include "observe/dump.h"
+#include "guard/guard.h"
+#include "guard/report.h"
 #include "observe/openmetrics.h"
 #include "observe/paths.h"
 #include "observe/run.h"
@@ -208,6 +210,24 @@ static void emit_profile(mp_emitter_t *e)
     mp_emit_object_end(e);
 }
 
+/* Guarded slots (guard/guard.h): what they caught is in "faults" (the
+ * dump written just before the abort), with MPOOL_GUARD_SAMPLE on. */
+static void emit_guard(mp_emitter_t *e)
+{
+    mp_guard_stats_t g;
+    mp_guard_read_stats(&g);
+    if (g.sample == 0)
+        return;
+    mp_emit_object_begin(e, "guard", "guarded slots (MPOOL_GUARD_SAMPLE)");
+    mp_emit_u64(e, "sample", "one allocation in", g.sample);
+    mp_emit_u64(e, "slots", "slots", g.slots);
+    mp_emit_u64(e, "guarded", "guarded so far", g.guarded);
+    mp_emit_u64(e, "live", "guarded and live", g.live);
+    mp_emit_u64(e, "no_slot", "no free slot", g.no_slot);
+    mp_emit_u64(e, "faults", "bugs caught", g.faults);
+    mp_emit_object_end(e);
+}
+
 void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
 {
     mp_emit_begin(e, "mpool stats");
@@ -218,6 +238,7 @@ void mp_snapshot_emit(const mp_snapshot_t *s, mp_emitter_t *e)
     emit_classes(s, e);
     emit_object(s, e, MP_SECTION_fallback, "fallback", "fallback (jemalloc, oversized requests)");
     mp_emit_u32_array(e, "recent_sizes", "recent request sizes", s->recent, s->nrecent);
+    emit_guard(e);
     for (unsigned i = 0; i < s->nsections; i++)
         s->sections[i](e); /* the add-ons' */
     emit_object(s, e, MP_SECTION_threads, "threads", "threads");
@@ -435,6 +456,13 @@ static void dump_automatic(const char *reason, bool wait)
     errno = saved;
 }
 
+/* A guarded block caught a bug: the dump, then the abort. */
+static void on_guard_fault(void)
+{
+    if (stats_path || heap_profile_path[0])
+        dump_automatic("fault", false);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -450,6 +478,7 @@ __attribute__((constructor)) static void dump_init(void)
     resolve_stats_path();
     resolve_heap_profile_path();
     pthread_atfork(NULL, NULL, dump_fork_child);
+    mp_guard_last_words = on_guard_fault;
     if (mp_opt.stats_signal && mp_os_on_signal((int)mp_opt.stats_signal, on_signal) != 0)
         mp_warn("cannot install the MPOOL_STATS_SIGNAL handler");
 }

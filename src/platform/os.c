@@ -33,6 +33,27 @@ static void *reserve_near(void *hint, size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void *mp_os_reserve_inaccessible(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* The access taken away, then the pages dropped: cheaper than a fresh
+ * mapping over them, which allocates a new area in the kernel. */
+bool mp_os_make_inaccessible(void *p, size_t size)
+{
+    if (mprotect(p, size, PROT_NONE) != 0)
+        return false;
+    madvise(p, size, MADV_DONTNEED);
+    return true;
+}
+
+bool mp_os_make_accessible(void *p, size_t size)
+{
+    return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
 void *mp_os_reserve(size_t size)
 {
     return reserve_near(NULL, size);
@@ -354,7 +375,25 @@ int mp_os_on_signal(int sig, void (*handler)(int))
     sa.sa_handler = handler;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    return sigaction(sig, &sa, NULL);
+    return mp_os_sigaction(sig, &sa, NULL);
+}
+
+/* libc's other name for it: the plain name is libmpool's (preload/signals.c) */
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+int mp_os_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return __sigaction(sig, act, old);
+}
+
+int mp_os_set_sigmask(const void *sigset)
+{
+    return pthread_sigmask(SIG_SETMASK, (const sigset_t *)sigset, NULL) == 0 ? 0 : -1;
+}
+
+void mp_os_raise(int sig)
+{
+    syscall(SYS_tgkill, getpid(), mp_os_gettid(), sig);
 }
 
 void mp_os_block_signals(void *saved_sigset)

@@ -18,6 +18,13 @@ void *mp_os_map(size_t size) MP_OS_HIDDEN;     /* zeroed, page-aligned; NULL on 
  * (something is there, or the address is refused). */
 int mp_os_map_fixed(void *p, size_t size) MP_OS_HIDDEN;
 void mp_os_unmap(void *p, size_t size) MP_OS_HIDDEN;
+/* Address space with no access at all, and [p, p + size) made so (its
+ * pages dropped: they read zero once opened); opened again for reading and
+ * writing.  false on failure (errno: the kernel's). */
+void *mp_os_reserve_inaccessible(size_t size) MP_OS_HIDDEN;
+bool mp_os_make_inaccessible(void *p, size_t size) MP_OS_HIDDEN;
+bool mp_os_make_accessible(void *p, size_t size) MP_OS_HIDDEN;
+
 void mp_os_release(void *p, size_t size) MP_OS_HIDDEN; /* back to the kernel; reads zero after */
 void mp_os_release_within(void *p, size_t size) MP_OS_HIDDEN; /* the whole pages inside */
 void mp_os_release_zeroed(void *p, size_t size) MP_OS_HIDDEN; /* all of it reads zero after */
@@ -61,6 +68,12 @@ pid_t mp_os_gettid(void) MP_OS_HIDDEN;
 bool mp_os_thread_gone(pid_t pid, pid_t tid) MP_OS_HIDDEN; /* the kernel says ESRCH */
 bool mp_os_process_alive(pid_t pid) MP_OS_HIDDEN; /* kill(pid, 0) finds it */
 int mp_os_on_signal(int sig, void (*handler)(int)) MP_OS_HIDDEN; /* SA_RESTART; 0 or -1 */
+/* libc's sigaction itself, not the one libmpool exports (preload/signals.c). */
+struct sigaction;
+int mp_os_sigaction(int sig, const struct sigaction *act, struct sigaction *old) MP_OS_HIDDEN;
+int mp_os_set_sigmask(const void *sigset) MP_OS_HIDDEN; /* this thread's; 0 or -1 */
+/* Send sig to the calling thread. */
+void mp_os_raise(int sig) MP_OS_HIDDEN;
 /* Block every signal on this thread, keeping the old mask in *saved; and back. */
 void mp_os_block_signals(void *saved_sigset) MP_OS_HIDDEN;
 void mp_os_restore_signals(const void *saved_sigset) MP_OS_HIDDEN;

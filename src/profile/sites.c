@@ -17,14 +17,11 @@
 #include "profile/sites.h"
 #include "base/fmt.h"
 #include "platform/os.h"
+#include "profile/stack.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <link.h>
 #include <pthread.h>
 #include <string.h>
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #define SITE_CAP 16384             /* distinct stacks kept; later ones are not profiled */
 #define INDEX_CAP (SITE_CAP * 2)   /* open addressing, power of two */
@@ -50,30 +47,10 @@ static uint32_t *site_index;     /* INDEX_CAP slots of site number + 1 */
 static char *text;               /* TEXT_BYTES */
 static size_t text_used;
 static _Atomic unsigned nsites;  /* published sites */
-static uintptr_t self_lo, self_hi; /* libmpool's own code, skipped in stacks */
 /* The estimated live bytes of all sites, its highest value, and the total
  * when the sites' peak figures were last copied (under the lock). */
 static double live_total, peak_total, peak_copied_total;
 static uint64_t peak_copied_ns;
-static char exe_path[1024];        /* the main program, which dladdr leaves unnamed */
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    uintptr_t probe = (uintptr_t)arg;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-            continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (probe >= lo && probe < hi) {
-            self_lo = lo;
-            self_hi = hi;
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* Made once, by the first sampled call; others wait on the lock.  The lock
  * is not held across dl_iterate_phdr, which takes the loader's lock. */
@@ -81,12 +58,6 @@ static bool tables_ready(void)
 {
     if (__atomic_load_n(&sites, __ATOMIC_ACQUIRE))
         return true;
-    static bool self_found;
-    if (!__atomic_load_n(&self_found, __ATOMIC_ACQUIRE)) {
-        dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
-        mp_os_exe_path(exe_path, sizeof exe_path);
-        __atomic_store_n(&self_found, true, __ATOMIC_RELEASE);
-    }
     pthread_mutex_lock(&site_lock);
     if (sites == NULL) {
         site_t *s = mp_os_reserve(SITE_CAP * sizeof(site_t));
@@ -127,27 +98,6 @@ static int lookup(uint64_t h, void *const *pcs, unsigned depth, size_t *slot)
     }
 }
 
-/* "func+0x1c (/path/module+0x2a1c)", or "0x7f... (/path/module+0x2a1c)"
- * without a symbol: the module path and offset are what addr2line needs to
- * symbolise the frame offline (scripts/mpool-report --addr2line). */
-static size_t describe(void *pc, char *out, size_t cap)
-{
-    Dl_info info;
-    if (dladdr(pc, &info) == 0 || info.dli_fbase == NULL)
-        return mp_fmt(out, cap, "%p", pc);
-    /* the main program is named as it was started ("./prog", or nothing) */
-    const char *mod = info.dli_fname && info.dli_fname[0] == '/' ? info.dli_fname
-                      : *exe_path                               ? exe_path
-                      : info.dli_fname && *info.dli_fname       ? info.dli_fname
-                                                                : program_invocation_name;
-    uintptr_t off = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
-    if (info.dli_sname)
-        return mp_fmt(out, cap, "%s+0x%lx (%s+0x%lx)", info.dli_sname,
-                      (unsigned long)((uintptr_t)pc - (uintptr_t)info.dli_saddr), mod,
-                      (unsigned long)off);
-    return mp_fmt(out, cap, "%p (%s+0x%lx)", pc, mod, (unsigned long)off);
-}
-
 uint32_t mp_site_capture(void)
 {
     if (mp_tls_unsampled)
@@ -155,13 +105,8 @@ uint32_t mp_site_capture(void)
     mp_tls_unsampled = 1;
     int saved_errno = errno;
     uint32_t result = MP_NO_SITE;
-    void *raw[MP_SITE_DEPTH + 8];
-    int n = tables_ready() ? unw_backtrace(raw, MP_SITE_DEPTH + 8) : 0;
-    int skip = 0;
-    while (skip < n && (uintptr_t)raw[skip] >= self_lo && (uintptr_t)raw[skip] < self_hi)
-        skip++; /* libmpool's own frames */
-    unsigned depth = n - skip > MP_SITE_DEPTH ? MP_SITE_DEPTH : (unsigned)(n - skip);
-    void **pcs = raw + skip;
+    void *pcs[MP_SITE_DEPTH];
+    unsigned depth = tables_ready() ? mp_stack_capture(pcs, MP_SITE_DEPTH) : 0;
     if (depth == 0)
         goto out;
     uint64_t h = hash_stack(pcs, depth);
@@ -178,7 +123,7 @@ uint32_t mp_site_capture(void)
     for (unsigned i = 0; i < depth; i++) {
         /* every frame, the first too, is a return address: it points after
          * the call, and -1 names the calling line */
-        size_t l = describe((char *)pcs[i] - 1, buf[i], sizeof buf[i]);
+        size_t l = mp_stack_describe((char *)pcs[i] - 1, buf[i], sizeof buf[i]);
         len[i] = l < sizeof buf[i] ? l : sizeof buf[i] - 1;
         need += len[i] + 1;
     }

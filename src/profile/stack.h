@@ -1,0 +1,38 @@
+/* Call stacks: taken with libunwind, without libmpool's own frames, and
+ * described frame by frame as "func+0x1c (/path/module+0x2a1c)".  Shared by
+ * the allocation sites (sites.c) and the guarded blocks (guard/). */
+#ifndef MPOOL_STACK_H
+#define MPOOL_STACK_H
+
+#include "base/base.h"
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#define MP_STACK_OWN_FRAMES 8 /* room for libmpool's frames above the caller's */
+
+void mp_stack_prepare(void) MP_HIDDEN; /* once: the program's path, our code's range */
+/* Leave out raw[0 .. n)'s leading frames of libmpool's: at most max of the
+ * rest into pcs; their number. */
+unsigned mp_stack_trim(void *const *raw, int n, void **pcs, unsigned max) MP_HIDDEN;
+
+/* The caller's stack, innermost first, libmpool's frames left out: at most
+ * max (<= 64) return addresses into pcs; their number.  Inline: every frame
+ * of ours costs the unwind.  Takes the loader's lock (libunwind's first look
+ * at a module): never call it holding a lock of ours, and with
+ * mp_tls_unsampled set, so that allocations meanwhile are not sampled. */
+static inline __attribute__((always_inline)) unsigned mp_stack_capture(void **pcs, unsigned max)
+{
+    void *raw[64 + MP_STACK_OWN_FRAMES];
+    mp_stack_prepare();
+    int n = unw_backtrace(raw, (int)(max > 64 ? 64 : max) + MP_STACK_OWN_FRAMES);
+    return mp_stack_trim(raw, n, pcs, max > 64 ? 64 : max);
+}
+/* Is pc in libmpool's own code? */
+bool mp_stack_is_own(const void *pc) MP_HIDDEN;
+/* "func+0x1c (/path/module+0x2a1c)" for the code at pc, or "0x7f..." when no
+ * module holds it; the main program named by its path.  Into out (cap
+ * bytes, NUL-terminated); the length it wanted. */
+size_t mp_stack_describe(const void *pc, char *out, size_t cap) MP_HIDDEN;
+
+#endif

@@ -23,7 +23,10 @@ would, with the programs guard_bugs.c and guard_handler.c:
     MPOOL_GUARD_SAMPLE=1 and the default rate, and without it (which checks
     the program itself);
 (e) MPOOL_GUARD_SAMPLE=abc and MPOOL_GUARD_SLOTS=-3: one "mpool: warning:"
-    line each, naming the setting, and the clean mix runs.
+    line each, naming the setting, and the clean mix runs;
+(f) a fork child's write after free is reported naming its function, and
+    the parent goes on; guarded blocks count against MPOOL_LIMIT (64 KiB
+    holds at most 1 024 blocks of 64 bytes, guarded or not).
 
     tests/preload/guard.py PATH/TO/libmpool.so PATH/TO/guard_bugs PATH/TO/guard_handler
 
@@ -343,6 +346,27 @@ for mode in HANDLER_WANT:
                                 ("at the default rate", None, True)]:
         check_runs(f"guard_handler {mode} {label}", [run(HANDLER, mode, env, preload, timeout=60)],
                    lambda r, m=mode: handler_problems(r, m))
+
+# ---- (f) fork and the memory cap ------------------------------------------------------------------------
+# A fork child keeps its guarded slots: its write after free is reported, naming its function.
+for r in run_many(BUGS, "fork-child", 10, {"MPOOL_GUARD_SAMPLE": "1"}):
+    check(r.returncode == 0 and r.stdout.strip() == "child: signal 6",
+          f"fork-child: parent {outcome(r)}, stdout {r.stdout[:120]!r}, want 'child: signal 6'{excerpt(r)}")
+    rep = parse(r.stderr)
+    secs = rep["sections"]
+    check(rep["head"] is not None and rep["head"].group(1) == "use-after-free"
+          and names(secs.get("allocated by", (0, []))[1], "child_uaf")
+          and names(secs.get("freed by", (0, []))[1], "child_uaf"),
+          f"fork-child: the child's report does not name child_uaf as a use after free{excerpt(r)}")
+
+# Guarded blocks count against MPOOL_LIMIT at their class size: 64 KiB holds 1 024 blocks of 64
+# bytes, guarded (the first 1 024 with every allocation guarded) or not.
+for env in [{"MPOOL_GUARD_SAMPLE": "1"}, {"MPOOL_GUARD_SAMPLE": "0"}]:
+    r = run(BUGS, "limit", dict(env, MPOOL_LIMIT="64K"), timeout=60)
+    m = re.match(r"blocks (\d+) errno (\d+)", r.stdout)
+    check(r.returncode == 0 and m and 900 <= int(m.group(1)) <= 1024 and int(m.group(2)) == 12,
+          f"limit with MPOOL_LIMIT=64K {env}: {outcome(r)}, {r.stdout.strip()!r}, want 900..1024 "
+          f"blocks and ENOMEM{excerpt(r)}")
 
 # ---- (e) bad settings -----------------------------------------------------------------------------------------
 for name, value in [("MPOOL_GUARD_SAMPLE", "abc"), ("MPOOL_GUARD_SLOTS", "-3")]:

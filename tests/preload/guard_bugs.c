@@ -23,6 +23,12 @@
  * When a bug goes unnoticed the program says so on stdout ("not caught")
  * and exits 0 (plain glibc, or libmpool without the guard).
  *
+ *   fork-child         fork; the child writes after free (as uaf_write, in
+ *                      child_uaf); the parent prints "child: signal N" or
+ *                      "child: exit N" and exits 0
+ *   limit              malloc(64) until it fails; prints "blocks N errno E"
+ *                      (run with MPOOL_LIMIT: guarded blocks count too)
+ *
  * Clean modes (exit 0 and print "ok"; any wrong byte is a FAIL line on
  * stderr and exit 1):
  *   clean     malloc/calloc/realloc/posix_memalign/aligned_alloc/free of many
@@ -38,6 +44,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* global (so -rdynamic puts them in .dynsym, where dladdr finds them), not
  * inlined, not cloned under another name */
@@ -356,6 +365,58 @@ static int run_threads(void)
     return 0;
 }
 
+NOINL void child_uaf(void)
+{
+    char *p = launder(malloc(48));
+    free(p);
+    volatile char *q = launder(p);
+    q[0] = 1;
+    not_caught("fork-child");
+}
+
+static int fork_child(void)
+{
+    free(malloc(32)); /* the slots exist before the fork */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        child_uaf();
+        _exit(0);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return 1;
+    if (WIFSIGNALED(st))
+        printf("child: signal %d\n", WTERMSIG(st));
+    else
+        printf("child: exit %d\n", WEXITSTATUS(st));
+    return 0;
+}
+
+static int fill_to_limit(void)
+{
+    unsigned long n = 0;
+    void **keep = NULL;
+    for (;;) {
+        void *p = malloc(64);
+        if (p == NULL)
+            break;
+        *(void **)p = keep; /* a list through the blocks: nothing else allocates */
+        keep = p;
+        n++;
+    }
+    int err = errno;
+    printf("blocks %lu errno %d\n", n, err);
+    while (keep) {
+        void **next = *keep;
+        free(keep);
+        keep = next;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -367,6 +428,8 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "double-free")) double_free();
     else if (!strcmp(mode, "invalid-free")) invalid_free();
     else if (!strcmp(mode, "hot-site")) hot_site();
+    else if (!strcmp(mode, "fork-child")) return fork_child();
+    else if (!strcmp(mode, "limit")) return fill_to_limit();
     else if (!strcmp(mode, "clean") || !strcmp(mode, "threads")) {
         if (!strcmp(mode, "clean")) clean_mix(42, 200000);
         else run_threads();
@@ -378,7 +441,7 @@ int main(int argc, char **argv)
         printf("ok\n");
     } else {
         fprintf(stderr, "usage: guard_bugs overflow-write-1|overflow-read-8|underflow-write-1|"
-                        "uaf-write|uaf-read|double-free|invalid-free|hot-site|clean|threads\n");
+                        "uaf-write|uaf-read|double-free|invalid-free|hot-site|fork-child|limit|clean|threads\n");
         return 2;
     }
     return 0;

@@ -19,6 +19,7 @@
 #include "base/probes.h"
 #include "core/sample.h"
 #include "fallback/fallback.h"
+#include "guard/fault.h"
 #include "guard/guard.h"
 #include "platform/os.h"
 #include "profile/sites.h"
@@ -170,6 +171,7 @@ static void *guarded_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align
     void *p = mp_guard_alloc(n, align, s->what & MP_SAMPLE_PROF ? s->site : MP_NO_SITE, cls);
     if (p == NULL)
         return NULL;
+    mp_guard_fault_install(); /* before the program can touch it */
     (void)zero; /* a slot's page reads zero */
     if (MP_COUNTERS) {
         tc->bump[cls].fresh++;

@@ -97,7 +97,7 @@ __attribute__((noreturn)) static void report_fault(uintptr_t addr, const ucontex
         r.here_depth = 1;
         r.here_starts_at_pc = true;
     }
-    mp_guard_report(&r);
+    mp_guard_report_bug(&r, false);
 }
 
 /* ---- any other: as if we had no handler ------------------------------------- */
@@ -151,6 +151,8 @@ static void on_fault(int sig, siginfo_t *info, void *ucv)
 
 void mp_guard_fault_install(void)
 {
+    if (MP_LIKELY(atomic_load_explicit(&installed, memory_order_acquire)))
+        return;
     sigset_t saved;
     lock(&saved);
     if (!atomic_load_explicit(&installed, memory_order_relaxed)) {

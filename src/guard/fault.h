@@ -12,6 +12,7 @@
 
 #include <signal.h>
 
+/* Once there is a guarded block (cheap after the first call). */
 void mp_guard_fault_install(void) MP_HIDDEN;
 /* sigaction(2) as the program sees it. */
 int mp_guard_sigaction(int sig, const struct sigaction *act, struct sigaction *old) MP_HIDDEN;

@@ -15,12 +15,12 @@
 #define _GNU_SOURCE
 #include "guard/guard.h"
 #include "base/options.h"
-#include "guard/fault.h"
 #include "guard/report.h"
 #include "platform/os.h"
 #include "profile/sites.h"
 #include "profile/stack.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define PATTERN 0xa7 /* the unused part of a slot's page */
@@ -129,7 +129,6 @@ static bool make_area(void)
         atomic_store_explicit(&q[i].seq, i, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         enqueue(i);
-    mp_guard_fault_install();
     __atomic_store_n(&mp_guard_area.size, area_bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&mp_guard_area.base, (uintptr_t)a, __ATOMIC_RELEASE);
     return true;
@@ -151,6 +150,18 @@ static bool area_ready(void)
 }
 
 /* ---- allocation and free ---------------------------------------------------- */
+
+/* The caller's stack, taken with this thread's allocations unsampled (the
+ * unwinder may allocate) and errno kept. */
+static uint32_t capture(void **pcs)
+{
+    int was = mp_tls_unsampled, saved_errno = errno;
+    mp_tls_unsampled = 1;
+    unsigned n = mp_stack_capture(pcs, MP_GUARD_DEPTH);
+    mp_tls_unsampled = was;
+    errno = saved_errno;
+    return n;
+}
 
 /* What malloc must align a block of n bytes to: a type that fits in n bytes
  * has an alignment no larger than n's power of two, and none above 16. */
@@ -185,8 +196,10 @@ void *mp_guard_alloc(size_t n, size_t align, uint32_t site, uint32_t tag)
     bool at_start = atomic_fetch_add_explicit(&placed, 1, memory_order_relaxed) % START_EVERY ==
                     START_EVERY - 1;
     char *p = at_start ? page : (char *)(((uintptr_t)page + MP_GUARD_PAGE - size) & ~(a - 1));
-    /* the page reads zero: the block is zeroed, and around it the pattern */
+    /* around the block the pattern; the block zeroed (a fresh page reads
+     * zero, but not one whose access could not be taken away at its free) */
     memset(page, PATTERN, (size_t)(p - page));
+    memset(p, 0, size);
     memset(p + size, PATTERN, (size_t)(page + MP_GUARD_PAGE - (p + size)));
     s->block = (uintptr_t)p;
     s->size = (uint32_t)n;
@@ -194,7 +207,7 @@ void *mp_guard_alloc(size_t n, size_t align, uint32_t site, uint32_t tag)
     s->tag = tag;
     s->born_us = (uint32_t)(mp_os_now_ns() / 1000u);
     s->alloc_tid = mp_os_gettid();
-    s->alloc_depth = mp_stack_capture(s->alloc_pcs, MP_GUARD_DEPTH);
+    s->alloc_depth = capture(s->alloc_pcs);
     s->free_depth = 0;
     s->free_tid = 0;
     atomic_store_explicit(&s->state, MP_GUARD_LIVE, memory_order_release);
@@ -251,7 +264,7 @@ __attribute__((noreturn)) static void report_misuse(const void *p, const char *f
                                                                             : "use-after-free";
     const mp_guard_slot_t *near = s && s->block == (uintptr_t)p ? s : mp_guard_slot_near((uintptr_t)p);
     mp_guard_report_t r = { .kind = kind, .addr = (uintptr_t)p, .slot = near, .func = func };
-    mp_guard_report_here(&r);
+    mp_guard_report_bug(&r, true);
 }
 
 void mp_guard_lookup(const void *p, const char *func, mp_guard_block_t *out)
@@ -276,11 +289,11 @@ void mp_guard_free(void *p, mp_guard_block_t *out)
         mp_guard_report_t r = { .kind = before ? "heap-buffer-underflow" : "heap-buffer-overflow",
                                 .addr = broken, .access = "WRITE, found at free", .slot = s,
                                 .func = "free" };
-        mp_guard_report_here(&r);
+        mp_guard_report_bug(&r, true);
     }
     describe_block(s, out);
     s->free_tid = mp_os_gettid();
-    s->free_depth = mp_stack_capture(s->free_pcs, MP_GUARD_DEPTH);
+    s->free_depth = capture(s->free_pcs);
     char *page = (char *)(s->block & ~(uintptr_t)(MP_GUARD_PAGE - 1));
     if (!mp_os_make_inaccessible(page, MP_GUARD_PAGE))
         memset(page, PATTERN, MP_GUARD_PAGE); /* still open: at least the old contents go */
@@ -319,9 +332,13 @@ bool mp_guard_in_data_page(uintptr_t addr, const mp_guard_slot_t *s)
     return (addr & ~(uintptr_t)(MP_GUARD_PAGE - 1)) == (s->block & ~(uintptr_t)(MP_GUARD_PAGE - 1));
 }
 
-void mp_guard_count_fault(void)
+void mp_guard_report_bug(mp_guard_report_t *r, bool here)
 {
     atomic_fetch_add_explicit(&faults, 1, memory_order_relaxed);
+    mp_guard_read_stats(&r->stats);
+    if (here)
+        mp_guard_report_here(r);
+    mp_guard_report(r);
 }
 
 void mp_guard_read_stats(mp_guard_stats_t *out)

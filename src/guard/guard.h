@@ -13,12 +13,8 @@
 #ifndef MPOOL_GUARD_H
 #define MPOOL_GUARD_H
 
-#include "base/base.h"
+#include "guard/slot.h"
 
-#include <sys/types.h>
-
-#define MP_GUARD_PAGE 4096u
-#define MP_GUARD_DEPTH 16 /* frames kept per stack */
 
 /* The guarded area, [mp_guard_area.base, + size): 0 and 0 until the first
  * guarded allocation, so that a free's one compare misses. */
@@ -60,20 +56,7 @@ void mp_guard_lookup(const void *p, const char *func, mp_guard_block_t *out) MP_
  * what it was.  Misuse is reported and aborts. */
 void mp_guard_free(void *p, mp_guard_block_t *out) MP_HIDDEN;
 
-/* ---- for the fault handler and the report ---- */
-
-enum { MP_GUARD_UNUSED, MP_GUARD_LIVE, MP_GUARD_FREED, MP_GUARD_BUSY };
-
-typedef struct mp_guard_slot {
-    _Atomic uint32_t state; /* MP_GUARD_* */
-    uint32_t size;          /* bytes asked for */
-    uintptr_t block;        /* its address */
-    uint32_t site, tag, born_us;
-    pid_t alloc_tid, free_tid;
-    uint32_t alloc_depth, free_depth;
-    void *alloc_pcs[MP_GUARD_DEPTH];
-    void *free_pcs[MP_GUARD_DEPTH];
-} mp_guard_slot_t;
+/* ---- for the fault handler ---- */
 
 /* The slot whose data page or neighbouring guard page holds addr, judged by
  * nearness to its block; NULL if none was ever used there. */
@@ -81,10 +64,11 @@ const mp_guard_slot_t *mp_guard_slot_near(uintptr_t addr) MP_HIDDEN;
 /* Is addr in an inaccessible page of the area? */
 bool mp_guard_in_data_page(uintptr_t addr, const mp_guard_slot_t *slot) MP_HIDDEN;
 
-typedef struct mp_guard_stats {
-    uint64_t slots, sample, guarded, live, no_slot, faults;
-} mp_guard_stats_t;
 void mp_guard_read_stats(mp_guard_stats_t *out) MP_HIDDEN;
-void mp_guard_count_fault(void) MP_HIDDEN;
+
+/* Report a bug (guard/report.h), counted among the faults; with the
+ * caller's stack as r->here when here is true.  Never returns. */
+struct mp_guard_report;
+__attribute__((noreturn)) void mp_guard_report_bug(struct mp_guard_report *r, bool here) MP_HIDDEN;
 
 #endif

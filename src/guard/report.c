@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "guard/report.h"
 #include "base/fmt.h"
-#include "base/options.h"
 #include "base/report.h"
 #include "platform/os.h"
 #include "profile/stack.h"
@@ -78,7 +77,6 @@ void mp_guard_report(const mp_guard_report_t *r)
 {
     if (!mp_report_begin())
         abort(); /* another report is under way */
-    mp_guard_count_fault();
     pid_t tid = mp_os_gettid();
     if (r->access)
         line("ERROR: %s on address %p (%s) in thread %d%s", r->kind, (void *)r->addr, r->access,
@@ -100,10 +98,9 @@ void mp_guard_report(const mp_guard_report_t *r)
             stack(s->free_pcs, s->free_depth, false);
         }
     }
-    mp_guard_stats_t st;
-    mp_guard_read_stats(&st);
+    const mp_guard_stats_t *st = &r->stats;
     line("guarded: %lu allocations so far, one in %lu on average (MPOOL_GUARD_SAMPLE), %lu slots",
-         (unsigned long)st.guarded, (unsigned long)st.sample, (unsigned long)st.slots);
+         (unsigned long)st->guarded, (unsigned long)st->sample, (unsigned long)st->slots);
     if (mp_guard_last_words)
         mp_guard_last_words();
     abort();

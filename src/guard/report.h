@@ -7,7 +7,7 @@
 #ifndef MPOOL_GUARD_REPORT_H
 #define MPOOL_GUARD_REPORT_H
 
-#include "guard/guard.h"
+#include "guard/slot.h"
 
 typedef struct mp_guard_report {
     const char *kind;            /* "heap-buffer-overflow", "use-after-free", ... */
@@ -18,6 +18,7 @@ typedef struct mp_guard_report {
     void *const *here;           /* the stack that met it, innermost first */
     unsigned here_depth;
     bool here_starts_at_pc;      /* here[0] is the faulting instruction, not a return address */
+    mp_guard_stats_t stats;      /* the guard's figures, this bug counted */
 } mp_guard_report_t;
 
 __attribute__((noreturn)) void mp_guard_report(const mp_guard_report_t *r) MP_COLD MP_HIDDEN;

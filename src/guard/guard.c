@@ -157,7 +157,7 @@ static uint32_t capture(void **pcs)
 {
     int was = mp_tls_unsampled, saved_errno = errno;
     mp_tls_unsampled = 1;
-    unsigned n = mp_stack_capture(pcs, MP_GUARD_DEPTH);
+    unsigned n = mp_stack_capture_lean(pcs, MP_GUARD_DEPTH);
     mp_tls_unsampled = was;
     errno = saved_errno;
     return n;

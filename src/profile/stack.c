@@ -59,6 +59,21 @@ unsigned mp_stack_trim(void *const *raw, int n, void **pcs, unsigned max)
     return depth;
 }
 
+/* glibc's backtrace (libgcc's unwinder, which finds each frame's rules with
+ * _dl_find_object: no lock, no system call, no cache of its own), by its
+ * own name: libunwind exports a backtrace too. */
+extern int __backtrace(void **buffer, int size);
+
+unsigned mp_stack_capture_lean(void **pcs, unsigned max)
+{
+    void *raw[64 + MP_STACK_OWN_FRAMES];
+    if (max > 64)
+        max = 64;
+    mp_stack_prepare();
+    int n = __backtrace(raw, (int)max + MP_STACK_OWN_FRAMES);
+    return mp_stack_trim(raw, n, pcs, max);
+}
+
 size_t mp_stack_describe(const void *pc, char *out, size_t cap)
 {
     Dl_info info;

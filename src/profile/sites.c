@@ -39,6 +39,17 @@ typedef struct site {
     uint64_t live_samples, samples, peak_samples, temp_samples;
 } site_t;
 
+/* Each frame's text, by return address: sites share most of their frames
+ * (a program's main loop, an interpreter's eval), so each is described once.
+ * Open addressing, append-only like the site index: an entry's text is
+ * written before its pc is published (release), so lookups take no lock. */
+#define FRAME_CAP (SITE_CAP * 4)
+typedef struct frame_entry {
+    void *pc;
+    const char *text;
+} frame_entry_t;
+static frame_entry_t *frame_index; /* FRAME_CAP entries, mapped with the sites */
+
 MP_TLS int mp_tls_unsampled;
 
 static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -63,8 +74,10 @@ static bool tables_ready(void)
         site_t *s = mp_os_reserve(SITE_CAP * sizeof(site_t));
         uint32_t *ix = mp_os_reserve(INDEX_CAP * sizeof(uint32_t));
         char *t = mp_os_reserve(TEXT_BYTES);
-        if (s && ix && t) {
+        frame_entry_t *f = mp_os_reserve(FRAME_CAP * sizeof(frame_entry_t));
+        if (s && ix && t && f) {
             site_index = ix;
+            frame_index = f;
             text = t;
             __atomic_store_n(&sites, s, __ATOMIC_RELEASE);
         }
@@ -98,6 +111,39 @@ static int lookup(uint64_t h, void *const *pcs, unsigned depth, size_t *slot)
     }
 }
 
+static const char *frame_text(void *pc)
+{
+    for (size_t i = ((uintptr_t)pc * 0x9e3779b97f4a7c15ull) >> 48 & (FRAME_CAP - 1);;
+         i = (i + 1) & (FRAME_CAP - 1)) {
+        void *at = __atomic_load_n(&frame_index[i].pc, __ATOMIC_ACQUIRE);
+        if (at == NULL)
+            return NULL;
+        if (at == pc)
+            return frame_index[i].text;
+    }
+}
+
+/* Under the lock: the text of pc, kept for the next site that has it
+ * (unless the index is three quarters full). */
+static const char *remember_frame(void *pc, const char *text)
+{
+    static size_t used;
+    if (used >= FRAME_CAP / 4 * 3)
+        return text;
+    for (size_t i = ((uintptr_t)pc * 0x9e3779b97f4a7c15ull) >> 48 & (FRAME_CAP - 1);;
+         i = (i + 1) & (FRAME_CAP - 1)) {
+        void *at = frame_index[i].pc;
+        if (at == pc)
+            return frame_index[i].text;
+        if (at == NULL) {
+            frame_index[i].text = text;
+            __atomic_store_n(&frame_index[i].pc, pc, __ATOMIC_RELEASE);
+            used++;
+            return text;
+        }
+    }
+}
+
 uint32_t mp_site_capture(void)
 {
     if (mp_tls_unsampled)
@@ -117,10 +163,15 @@ uint32_t mp_site_capture(void)
         goto out;
     }
 
-    /* A new stack: describe its frames without holding our lock. */
+    /* A new stack: describe the frames not seen before, without holding our
+     * lock (dladdr is the dear part: tens of thousands of instructions). */
     char buf[MP_SITE_DEPTH][256];
+    const char *known[MP_SITE_DEPTH];
     size_t len[MP_SITE_DEPTH], need = 0;
     for (unsigned i = 0; i < depth; i++) {
+        known[i] = frame_text(pcs[i]);
+        if (known[i])
+            continue;
         /* every frame, the first too, is a return address: it points after
          * the call, and -1 names the calling line */
         size_t l = mp_stack_describe((char *)pcs[i] - 1, buf[i], sizeof buf[i]);
@@ -138,10 +189,14 @@ uint32_t mp_site_capture(void)
         s->depth = depth;
         memcpy(s->pcs, pcs, depth * sizeof *pcs);
         for (unsigned i = 0; i < depth; i++) {
-            memcpy(text + text_used, buf[i], len[i]);
-            text[text_used + len[i]] = '\0';
-            s->frames[i] = text + text_used;
-            text_used += len[i] + 1;
+            if (known[i] == NULL) {
+                char *t = text + text_used;
+                memcpy(t, buf[i], len[i]);
+                t[len[i]] = '\0';
+                text_used += len[i] + 1;
+                known[i] = remember_frame(pcs[i], t);
+            }
+            s->frames[i] = known[i];
         }
         __atomic_store_n(&site_index[slot], count + 1, __ATOMIC_RELEASE);
         atomic_store_explicit(&nsites, count + 1, memory_order_release);

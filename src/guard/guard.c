@@ -7,10 +7,9 @@
  * a freed page stays inaccessible while every other free slot is used
  * first: the quarantine.
  *
- * A block sits at the end of its page, aligned as malloc must align its
- * size (up to 16 bytes, so a block whose size is not a multiple of 16 ends
- * a little before the page does); one block in four sits at the start, to
- * catch underflows as they happen.  The rest of the page holds a pattern,
+ * A block sits at the end of its page, 16-byte aligned (so a block whose
+ * size is not a multiple of 16 ends a little before the page does); one
+ * block in four sits at the start, to catch underflows as they happen.  The rest of the page holds a pattern,
  * checked when the block is freed. */
 #define _GNU_SOURCE
 #include "guard/guard.h"
@@ -163,15 +162,11 @@ static uint32_t capture(void **pcs)
     return n;
 }
 
-/* What malloc must align a block of n bytes to: a type that fits in n bytes
- * has an alignment no larger than n's power of two, and none above 16. */
-static size_t natural_align(size_t n)
-{
-    size_t a = 1;
-    while (a < 16 && a * 2 <= n)
-        a *= 2;
-    return a;
-}
+/* Every block is 16-byte aligned, as glibc promises (C asks less of a small
+ * block, but programs count on glibc's word), so a block whose size is not
+ * a multiple of 16 ends up to 15 bytes before its page does: a write there
+ * is found at free, a read is not. */
+#define BLOCK_ALIGN 16
 
 void *mp_guard_alloc(size_t n, size_t align, uint32_t site, uint32_t tag)
 {
@@ -190,9 +185,7 @@ void *mp_guard_alloc(size_t n, size_t align, uint32_t site, uint32_t tag)
         return NULL;
     }
     atomic_store_explicit(&s->state, MP_GUARD_BUSY, memory_order_relaxed);
-    size_t size = n ? n : 1, a = natural_align(size);
-    if (align > a)
-        a = align;
+    size_t size = n ? n : 1, a = align > BLOCK_ALIGN ? align : BLOCK_ALIGN;
     bool at_start = atomic_fetch_add_explicit(&placed, 1, memory_order_relaxed) % START_EVERY ==
                     START_EVERY - 1;
     char *p = at_start ? page : (char *)(((uintptr_t)page + MP_GUARD_PAGE - size) & ~(a - 1));

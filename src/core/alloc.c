@@ -250,6 +250,7 @@ static void *class_alloc(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     void *p = bin->head;
     *reused = true;
     if (p) {
+        mp_check_link("malloc", p);
         bin->head = bin->head->next;
         bin->count--;
         ((mp_block_t *)p)->link = 0; /* no longer free */
@@ -375,9 +376,33 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
     return p;
 }
 
-void *mp_malloc_generic(size_t n)
+/* Safe-linking alone closes the gates (no cap, no MPOOL_DEBUG, no
+ * M_PERTURB): the fast paths' misses take the safe-linked lane (alloc.h). */
+static inline bool lane_open(void)
+{
+    return MP_UNLIKELY(mp_link_mask != 0) && !mp_opt.debug && !mp_limit_on() &&
+           !atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
+}
+
+/* noinline: a call here gets the copy of alloc_aligned specialised for it */
+__attribute__((noinline)) void *mp_malloc_slow(size_t n)
 {
     return alloc_aligned(n, 0, false);
+}
+
+void *mp_malloc_generic(size_t n)
+{
+    if (lane_open())
+        return mp_malloc_body(n, true);
+    return mp_malloc_slow(n);
+}
+
+void mp_free_generic(void *p)
+{
+    if (lane_open() && mp_tls_cache != &mp_tcache_empty)
+        mp_free_body(p, true);
+    else
+        mp_free_slow(p);
 }
 
 /* Free p if it is a live fallback block; false if it is not one. */
@@ -400,7 +425,7 @@ static bool free_fallback(void *p)
     return true;
 }
 
-void mp_free_generic(void *p)
+void mp_free_slow(void *p)
 {
     if (p == NULL)
         return;
@@ -409,7 +434,7 @@ void mp_free_generic(void *p)
     mp_ptr_kind_t kind = mp_region_classify(p, &cls);
     if (kind == MP_PTR_POOL) {
         mp_block_t *blk = p;
-        if (MP_CHECKS && blk->link == mp_free_mark(p))
+        if (MP_CHECKS && mp_block_is_free(blk))
             mp_report_bad_pointer("free", p, MP_PTR_POOL); /* double free */
         if (MP_UNLIKELY(mp_opt.debug)) {
             mp_debug_check("free", p, mp_classes[cls].size);
@@ -430,8 +455,7 @@ void mp_free_generic(void *p)
             uint32_t flush_at = __atomic_load_n(&bin->flush_at, __ATOMIC_RELAXED);
             if (bin->count >= (flush_at ? flush_at : mp_classes[cls].cache_limit)) /* 0: gate closed */
                 mp_tcache_flush(tc, cls);
-            blk->link = mp_free_mark(p);
-            blk->next = bin->head;
+            mp_block_set_next(blk, bin->head);
             bin->head = blk;
             bin->count++;
             if (MP_COUNTERS)
@@ -475,7 +499,7 @@ static live_block_t live_block_or_report(const char *func, const void *p)
     live_block_t b = { 0 };
     mp_ptr_kind_t kind = mp_region_classify(p, &b.cls);
     if (kind == MP_PTR_POOL) {
-        if (MP_CHECKS && ((const mp_block_t *)p)->link == mp_free_mark(p))
+        if (MP_CHECKS && mp_block_is_free(p))
             mp_report_bad_pointer(func, p, MP_PTR_POOL); /* a freed block */
         b.usable = mp_classes[b.cls].size;
         return b;

@@ -11,7 +11,9 @@
  * Each bin counts its allocations down (one decrement): the count is the
  * class's allocs (alloc_base - countdown), and reaching 0 sends the call to
  * the slow path, to be sampled (sample.h).  A bin's flush limit of 0 (the
- * gate: a memory cap, MPOOL_DEBUG) closes both paths, and the slow paths count.
+ * gate: a memory cap, MPOOL_DEBUG, MPOOL_SAFELINK) closes both paths, and the
+ * slow paths count; with safe-linking alone, a checked copy of both, the lane
+ * (mp_malloc_body, mp_free_body), serves their misses.
  * Counters (MP_COUNTERS): per-class frees and the last MP_RECENT sizes.
  * Budget: 31 instructions for malloc and 45 for free, checks included (see
  * docs/PERFORMANCE.md for the counted disassembly). */
@@ -21,8 +23,10 @@
 #include "core/region.h"
 #include "core/tcache.h"
 
-void *mp_malloc_generic(size_t n) MP_HIDDEN;
+void *mp_malloc_generic(size_t n) MP_HIDDEN; /* a fast-path miss: the lane, or the slow path */
 void mp_free_generic(void *p) MP_HIDDEN;
+void *mp_malloc_slow(size_t n) MP_HIDDEN;     /* the slow paths proper */
+void mp_free_slow(void *p) MP_HIDDEN;
 void *mp_calloc(size_t k, size_t n) MP_HIDDEN;
 void *mp_realloc(void *p, size_t n) MP_HIDDEN;
 void *mp_reallocarray(void *p, size_t k, size_t n) MP_HIDDEN;
@@ -55,18 +59,29 @@ ran_out:
 #endif
 }
 
-static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
+/* The bodies of both fast paths.  lane false: the fast paths proper,
+ * behind the gate (flush_at).  lane true: the safe-linked lane
+ * (MPOOL_SAFELINK, tcache.h), which mp_malloc_generic and mp_free_generic
+ * enter while safe-linking alone closes the gate: the same pop and push, but
+ * the pop checks the mark before it follows the link, the push writes the
+ * mark over the link, a bin flushes at its class's limit, and a miss goes to
+ * the slow paths proper (mp_malloc_slow, mp_free_slow).  The fast paths
+ * proper are the same instructions as without the lane. */
+static inline __attribute__((always_inline)) void *mp_malloc_body(size_t n, bool lane)
 {
     mp_tcache_t *tc = mp_tls_cache;
     mp_bin_t *bin = &tc->bins[mp_size_class(n)];
     mp_block_t *b = bin->head;
-    /* flush_at 0: the gate is closed (a memory cap, MPOOL_DEBUG, or this is
-     * the empty cache); any thread may close it, and it takes effect at once */
-    if (MP_LIKELY(b != NULL && __atomic_load_n(&bin->flush_at, __ATOMIC_RELAXED) != 0)) {
+    /* flush_at 0: the gate is closed (a memory cap, MPOOL_DEBUG, safe-linking,
+     * or this is the empty cache); any thread may close it, and it takes
+     * effect at once */
+    if (MP_LIKELY(b != NULL && (lane || __atomic_load_n(&bin->flush_at, __ATOMIC_RELAXED) != 0))) {
         /* counts the allocation; at 0 the call is sampled */
         if (MP_COUNTERS && MP_UNLIKELY(mp_count_down(&bin->countdown)))
-            return mp_malloc_generic(n);
+            return lane ? mp_malloc_slow(n) : mp_malloc_generic(n);
         mp_block_t *next = b->next;
+        if (lane && MP_CHECKS && MP_UNLIKELY(b->link != (mp_free_mark(b) ^ (uintptr_t)next)))
+            mp_report_bad_link("malloc", b); /* a write after free: not followed */
         bin->head = next;
         /* The next call reads that block's link, often a cache miss.  Never
          * NULL: a prefetch of an unmapped address costs a page walk
@@ -79,10 +94,12 @@ static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
             tc->recent[tc->recent_pos++] = (uint32_t)n; /* n <= 1 MiB here */
         return b;
     }
-    return mp_malloc_generic(n);
+    return lane ? mp_malloc_slow(n) : mp_malloc_generic(n);
 }
 
-static inline __attribute__((always_inline)) void mp_free(void *p)
+/* lane: the caller has made sure this thread has a cache (not the empty one,
+ * which is read-only). */
+static inline __attribute__((always_inline)) void mp_free_body(void *p, bool lane)
 {
     uintptr_t off = (uintptr_t)p - mp_region.base;
     if (MP_LIKELY(off < mp_region_size())) {
@@ -90,12 +107,21 @@ static inline __attribute__((always_inline)) void mp_free(void *p)
         unsigned c = mp_region_lookup(off, &in_span); /* 0 (no span) has an always-full bin */
         mp_bin_t *bin = &mp_tls_cache->bins[c];
         mp_block_t *b = p;
-        if (MP_LIKELY(bin->count < __atomic_load_n(&bin->flush_at, __ATOMIC_RELAXED) &&
+        if (MP_LIKELY(bin->count < (lane ? mp_classes[c].cache_limit /* 0 for class 0 */
+                                         : __atomic_load_n(&bin->flush_at, __ATOMIC_RELAXED)) &&
                       (!MP_CHECKS || (mp_region_block_start(c, in_span) &&
-                                      b->link != mp_free_mark(p))))) {
-            if (MP_CHECKS)
-                b->link = mp_free_mark(p);
-            b->next = bin->head;
+                                      b->link != (mp_free_mark(p) ^
+                                                  (lane ? (uintptr_t)b->next : 0)))))) {
+            if (lane) {
+                mp_block_t *head = bin->head;
+                if (MP_CHECKS)
+                    b->link = mp_free_mark(p) ^ (uintptr_t)head;
+                b->next = head;
+            } else {
+                if (MP_CHECKS)
+                    b->link = mp_free_mark(p);
+                b->next = bin->head;
+            }
             bin->head = b;
             bin->count++;
             if (MP_COUNTERS)
@@ -103,7 +129,20 @@ static inline __attribute__((always_inline)) void mp_free(void *p)
             return;
         }
     }
-    mp_free_generic(p);
+    if (lane)
+        mp_free_slow(p);
+    else
+        mp_free_generic(p);
+}
+
+static inline __attribute__((always_inline)) void *mp_malloc(size_t n)
+{
+    return mp_malloc_body(n, false);
+}
+
+static inline __attribute__((always_inline)) void mp_free(void *p)
+{
+    mp_free_body(p, false);
 }
 
 #endif

@@ -33,6 +33,7 @@
 
 _Atomic int mp_init_state;
 uintptr_t mp_secret;
+uintptr_t mp_link_mask;
 MP_TLS int mp_tls_in_init;
 unsigned long mp_thread_key;
 uint64_t mp_start_ns;
@@ -132,6 +133,8 @@ static void init_once(void)
     mp_options_load();
     if (mp_option_string(MP_OPT_heap_profile))
         mp_opt.prof = 1; /* a heap profile is made of the sampled sites */
+    if (mp_opt.safelink || mp_opt.debug) /* debug's calls take the slow paths anyway */
+        mp_link_mask = ~(uintptr_t)0;    /* before any block is freed (tcache.h) */
     if (mp_opt.verbose)
         mp_options_print(STDERR_FILENO);
     mp_sizeclass_init(mp_opt.max_class);

@@ -126,10 +126,14 @@ static size_t reclaim_class(unsigned cls, bool all)
     unsigned n;
     size_t waiting_before = waiting_spans;
 
-    /* count each span's free blocks */
+    /* count each span's free blocks; with safe-linking, check each link
+     * before following it (a batch's head of 16-byte blocks has no mark) */
     size_t blocks = 0;
+    bool check = MP_CHECKS && mp_link_mask != 0;
     for (mp_block_t *batch = list; batch; batch = mp_gstack_next_batch(st, batch, &n)) {
         for (mp_block_t *b = batch; b; b = b->next, blocks++) {
+            if (check && (b != batch || st->link_in_third_word))
+                mp_check_link(NULL, b);
             size_t s = span_of(b);
             uint64_t e = span_count[s];
             span_count[s] = (e >> 32 == id ? e : (uint64_t)id << 32) + 1;
@@ -146,7 +150,7 @@ static size_t reclaim_class(unsigned cls, bool all)
             next = b->next;
             if (decide(span_of(b), cls, all, id, &nrel) == RELEASING)
                 continue;
-            b->next = out;
+            mp_block_set_next(b, out); /* and its mark, which may cover the link */
             out = b;
             if (++out_n == ci->batch) {
                 mp_gstack_push(st, out, out_n);

@@ -20,6 +20,7 @@
  * allocation on the same thread is never sampled into it. */
 #include "core/sampled.h"
 #include "core/region.h"
+#include "core/tcache.h"
 #include "platform/os.h"
 
 #include <pthread.h>
@@ -68,7 +69,9 @@ void *mp_sampled_alloc(unsigned cls, const mp_sampled_block_t *what, bool *reuse
     void *p = sc->free;
     *reused = p != NULL;
     if (p) {
+        mp_check_link("malloc", sc->free); /* a write after free, as in a bin (tcache.h) */
         sc->free = sc->free->next;
+        ((mp_block_t *)p)->link = 0; /* no longer free */
     } else {
         if (sc->next == sc->end && span_live) {
             char *span = mp_region_alloc_sampled_span(cls);
@@ -107,15 +110,20 @@ bool mp_sampled_lookup(const void *p, unsigned cls, mp_sampled_block_t *out)
     return live;
 }
 
-/* Take the blocks of [span, span + bytes) off the class's list. */
+/* Take the blocks of [span, span + bytes) off the class's list.  A block
+ * that stays and gets a new link gets a new mark with it (tcache.h). */
 static void unlist_span(sampled_class_t *sc, const char *span, size_t bytes)
 {
-    mp_block_t **at = &sc->free;
-    while (*at) {
-        if ((const char *)*at >= span && (const char *)*at < span + bytes)
-            *at = (*at)->next;
+    mp_block_t *prev = NULL;
+    for (mp_block_t *b = sc->free, *next; b; b = next) {
+        mp_check_link("free", b);
+        next = b->next;
+        if ((const char *)b < span || (const char *)b >= span + bytes)
+            prev = b;
+        else if (prev)
+            mp_block_set_next(prev, next);
         else
-            at = &(*at)->next;
+            sc->free = next;
     }
 }
 
@@ -139,7 +147,7 @@ bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out)
         span_blocks_of[first] = NULL;
         mp_region_release_span(span, ci->span_pages);
     } else {
-        ((mp_block_t *)p)->next = sc->free;
+        mp_block_set_next(p, sc->free); /* with its mark, checked when popped */
         sc->free = p;
     }
     pthread_mutex_unlock(&lock);

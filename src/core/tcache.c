@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include "core/tcache.h"
 #include "base/probes.h"
+#include "base/fmt.h"
+#include "base/report.h"
 #include "core/alloc.h"
 #include "base/options.h"
 #include "core/counters.h"
@@ -162,6 +164,8 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
     set_flush_limit(bin, mp_classes[cls].cache_limit); /* allocating again: a full-size bin */
     mp_block_t *batch = mp_gstack_pop(&mp_class_stacks[cls], &n);
     if (batch) {
+        if (mp_class_stacks[cls].link_in_third_word) /* else the stack's link is on its mark */
+            mp_check_link("malloc", batch);
         bin->head = batch->next;
         bin->count = n - 1;
         batch->link = 0; /* handed out: no longer free */
@@ -211,10 +215,13 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
     mp_block_t *rest = bin->head;
     if (keep) {
         mp_block_t *last = bin->head;
-        for (unsigned i = 1; i < keep; i++)
+        for (unsigned i = 1; i < keep; i++) {
+            mp_check_link("free", last);
             last = last->next;
+        }
+        mp_check_link("free", last);
         rest = last->next;
-        last->next = NULL;
+        mp_block_set_next(last, NULL);
     } else {
         bin->head = NULL;
     }
@@ -231,16 +238,25 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls)
 void mp_tcache_free_uncached(void *p, unsigned cls)
 {
     mp_block_t *b = p; /* a batch of one */
-    b->link = mp_free_mark(p);
-    b->next = NULL;
+    mp_block_set_next(b, NULL);
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
 
-/* The fast paths are open unless a memory cap is set, MPOOL_DEBUG is on or
- * mallopt(M_PERTURB) fills blocks: each needs every call on the slow paths. */
+/* A free block whose mark no longer matches its link (tcache.h). */
+void mp_report_bad_link(const char *func, const void *b)
+{
+    char line[256];
+    mp_fmt(line, sizeof line, "%s%sfree-list link of %p is corrupted (a write after free?)",
+           func ? func : "", func ? "(): " : "", b);
+    mp_report_abort(line);
+}
+
+/* The fast paths are open unless a memory cap is set, MPOOL_DEBUG or
+ * safe-linking (tcache.h) is on or mallopt(M_PERTURB) fills blocks: each
+ * needs every call on the slow paths. */
 bool mp_tcache_gates_open(void)
 {
-    return !mp_limit_on() && !mp_opt.debug &&
+    return !mp_limit_on() && !mp_opt.debug && !mp_link_mask &&
            !atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
 }
 

@@ -14,8 +14,8 @@
  *            class's global stack in one CAS.
  *   gstack   the lock-free global stack of batches, one per class.
  *   gate     a bin's flush limit doubles as the gate of both fast paths: 0
- *            closes them (a memory cap, MPOOL_DEBUG), any other value is the
- *            count at which the bin flushes.
+ *            closes them (a memory cap, MPOOL_DEBUG, MPOOL_SAFELINK), any
+ *            other value is the count at which the bin flushes.
  *   fallback requests above the largest class, served by jemalloc
  *            (fallback/).
  */
@@ -103,7 +103,8 @@ typedef struct mp_bin {
     mp_block_t *head;  /* LIFO free list of blocks freed earlier; owner thread only */
     uint32_t count;    /* blocks on head */
     uint32_t flush_at; /* the gate: flush at this count; 0 closes both fast paths
-                        * (the empty cache, a memory cap, MPOOL_DEBUG) */
+                        * (the empty cache, a memory cap, MPOOL_DEBUG,
+                        * MPOOL_SAFELINK) */
     int64_t countdown; /* allocations until the next slow-path one (sample.c); the
                         * class's allocs are sampler.alloc_base - countdown */
     uint64_t frees;    /* frees into this class (counters, owner only) */

@@ -178,6 +178,53 @@ START_TEST(passes_race_churning_threads_safely)
 }
 END_TEST
 
+/* Safe-linking (as MPOOL_SAFELINK=1 sets it, before any block is freed): a
+ * pass rebatches the blocks it keeps, each with a new link and mark, and
+ * every later pop checks them, 16-byte blocks too (a batch's head has the
+ * stack's link where its mark was). */
+START_TEST(safe_links_survive_a_pass)
+{
+    mp_link_mask = ~(uintptr_t)0;
+    mp_init();
+    static const size_t sizes[] = { 16, 48, SIZE };
+    for (unsigned s = 0; s < 3; s++) {
+        const mp_class_info_t *ci = &mp_classes[mp_size_class(sizes[s])];
+        unsigned n = ci->span_blocks * 3;
+        void **v = calloc(n, sizeof *v);
+        for (unsigned i = 0; i < n; i++)
+            v[i] = mp_malloc(sizes[s]);
+        for (unsigned i = 0; i < n; i++)
+            if (i % 7) /* every span keeps live blocks: the pass keeps the rest */
+                mp_free(v[i]);
+        mp_tcache_give_back(mp_tls_cache);
+        mp_reclaim_pass(true);
+        for (unsigned i = 0; i < n; i++)
+            if (i % 7)
+                v[i] = mp_malloc(sizes[s]);
+        for (unsigned i = 0; i < n; i++)
+            mp_free(v[i]);
+        free(v);
+    }
+}
+END_TEST
+
+/* ... and a link a write after free changed stops the pass that would
+ * follow it. */
+START_TEST(a_corrupted_link_stops_a_pass)
+{
+    mp_link_mask = ~(uintptr_t)0;
+    mp_init();
+    void *v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = mp_malloc(48);
+    for (int i = 0; i < 64; i++)
+        mp_free(v[i]);
+    mp_tcache_give_back(mp_tls_cache); /* every one on the global stack */
+    *(uintptr_t *)v[10] ^= 0x40;
+    mp_reclaim_pass(true);
+}
+END_TEST
+
 static Suite *reclaim_suite(void)
 {
     Suite *s = suite_create("reclaim");
@@ -189,6 +236,8 @@ static Suite *reclaim_suite(void)
     tcase_add_test(tc, a_span_used_between_two_passes_is_not_released);
     tcase_add_test_raise_signal(tc, free_of_a_block_in_a_released_span_aborts, SIGABRT);
     tcase_add_test(tc, passes_race_churning_threads_safely);
+    tcase_add_test(tc, safe_links_survive_a_pass);
+    tcase_add_test_raise_signal(tc, a_corrupted_link_stops_a_pass, SIGABRT);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -368,6 +368,30 @@ for env in [{"MPOOL_GUARD_SAMPLE": "1"}, {"MPOOL_GUARD_SAMPLE": "0"}]:
           f"limit with MPOOL_LIMIT=64K {env}: {outcome(r)}, {r.stdout.strip()!r}, want 900..1024 "
           f"blocks and ENOMEM{excerpt(r)}")
 
+# ---- the stats dump: written at the fault, its guard section counts the bug --------------------------
+import json  # noqa: E402
+import tempfile  # noqa: E402
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "stats.json")
+    r = run(BUGS, "overflow-write-1", {"MPOOL_GUARD_SAMPLE": "1", "MPOOL_STATS": path}, timeout=60)
+    try:
+        with open(path) as f:
+            dump = json.load(f)
+    except (OSError, ValueError) as e:
+        dump = {"error": str(e)}
+    g = dump.get("guard", {})
+    check(r.returncode == SIGABRT and dump.get("reason") == "fault" and g.get("faults") == 1
+          and g.get("guarded", 0) >= 1 and g.get("sample") == 1 and g.get("slots") == 1024,
+          f"the dump at the fault: {outcome(r)}, reason {dump.get('reason')!r}, guard {g}{excerpt(r)}")
+    path = os.path.join(tmp, "clean.json")
+    r = run(BUGS, "clean", {"MPOOL_STATS": path}, timeout=60)
+    with open(path) as f:
+        dump = json.load(f)
+    g = dump.get("guard", {})
+    check(dump.get("reason") == "exit" and g.get("faults") == 0 and g.get("sample") == 30000
+          and g.get("live", -1) >= 0 and g.get("guarded", -1) >= 0,
+          f"the exit dump of a clean run at the default rate: guard {g}")
+
 # ---- (e) bad settings -----------------------------------------------------------------------------------------
 for name, value in [("MPOOL_GUARD_SAMPLE", "abc"), ("MPOOL_GUARD_SLOTS", "-3")]:
     r = run(BUGS, "clean", {name: value}, timeout=60)

@@ -15,6 +15,7 @@
 #include "base/options.h"
 #include "base/report.h"
 #include "core/background.h"
+#include "core/freelink.h"
 #include "core/limit.h"
 #include "core/reclaim.h"
 #include "core/region.h"
@@ -26,14 +27,10 @@
 #include "profile/sites.h"
 
 #include <pthread.h>
-#include <string.h>
-#include <sys/auxv.h>
 #include <sys/single_threaded.h>
 #include <unistd.h>
 
 _Atomic int mp_init_state;
-uintptr_t mp_secret;
-uintptr_t mp_link_mask;
 MP_TLS int mp_tls_in_init;
 unsigned long mp_thread_key;
 uint64_t mp_start_ns;
@@ -115,26 +112,14 @@ static void fork_child(void)
     fork_locked = false;
 }
 
-/* 8 random bytes the kernel gives every process (AT_RANDOM): no syscall, no
- * allocation.  Even, nonzero: the low bits stay free for tags. */
-static void make_secret(void)
-{
-    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-    uintptr_t v = 0x9E3779B97F4A7C15ull;
-    if (r)
-        memcpy(&v, r + 8, sizeof v);
-    mp_secret = (v | 0x10) & ~(uintptr_t)0xf;
-}
-
 static void init_once(void)
 {
     mp_start_ns = mp_os_now_ns();
-    make_secret();
     mp_options_load();
     if (mp_option_string(MP_OPT_heap_profile))
         mp_opt.prof = 1; /* a heap profile is made of the sampled sites */
-    if (mp_opt.safelink || mp_opt.debug) /* debug's calls take the slow paths anyway */
-        mp_link_mask = ~(uintptr_t)0;    /* before any block is freed (tcache.h) */
+    /* before any block is freed; debug's calls take the slow paths anyway */
+    mp_freelink_init(mp_opt.safelink || mp_opt.debug);
     if (mp_opt.verbose)
         mp_options_print(STDERR_FILENO);
     mp_sizeclass_init(mp_opt.max_class);

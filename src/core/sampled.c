@@ -20,7 +20,7 @@
  * allocation on the same thread is never sampled into it. */
 #include "core/sampled.h"
 #include "core/region.h"
-#include "core/tcache.h"
+#include "core/freelink.h"
 #include "platform/os.h"
 
 #include <pthread.h>

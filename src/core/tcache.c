@@ -243,14 +243,6 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
 }
 
 /* A free block whose mark no longer matches its link (tcache.h). */
-void mp_report_bad_link(const char *func, const void *b)
-{
-    char line[256];
-    mp_fmt(line, sizeof line, "%s%sfree-list link of %p is corrupted (a write after free?)",
-           func ? func : "", func ? "(): " : "", b);
-    mp_report_abort(line);
-}
-
 /* The fast paths are open unless a memory cap is set, MPOOL_DEBUG or
  * safe-linking (tcache.h) is on or mallopt(M_PERTURB) fills blocks: each
  * needs every call on the slow paths. */

@@ -29,7 +29,14 @@ typedef struct sampled_class {
     mp_block_t *free; /* freed sampled blocks */
     char *next, *end; /* the span being carved */
     char *carving;    /* its start */
+    unsigned kept;    /* medium classes: wholly free spans kept on `free` */
 } sampled_class_t;
+
+/* A medium block's span is the block (sizeclass.c), so each of its frees
+ * empties a span: up to this many per class stay listed, table and all,
+ * rather than costing a release, a table unmap and a map and page faults at
+ * the next sampled block of the class.  At most 1 MiB each. */
+#define KEEP_MEDIUM_SPANS 4
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sampled_class_t classes[MP_NUM_CLASSES];
@@ -72,6 +79,8 @@ void *mp_sampled_alloc(unsigned cls, const mp_sampled_block_t *what, bool *reuse
         mp_check_link("malloc", sc->free); /* a write after free, as in a bin (tcache.h) */
         sc->free = sc->free->next;
         ((mp_block_t *)p)->link = 0; /* no longer free */
+        if (ci->span_blocks == 1 && p != sc->carving)
+            sc->kept--;
     } else {
         if (sc->next == sc->end && span_live) {
             char *span = mp_region_alloc_sampled_span(cls);
@@ -141,12 +150,15 @@ bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out)
     sampled_class_t *sc = &classes[cls];
     size_t first = span_first_page(p);
     char *span = (char *)(mp_region.base + (first << MP_PAGE_SHIFT));
-    if (--span_live[first] == 0 && span != sc->carving) {
+    bool keep_medium = ci->span_blocks == 1 && sc->kept < KEEP_MEDIUM_SPANS;
+    if (--span_live[first] == 0 && span != sc->carving && !keep_medium) {
         unlist_span(sc, span, ci->span_bytes);
         mp_os_unmap(span_blocks_of[first], table_bytes(ci));
         span_blocks_of[first] = NULL;
         mp_region_release_span(span, ci->span_pages);
     } else {
+        if (ci->span_blocks == 1 && span != sc->carving)
+            sc->kept++;
         mp_block_set_next(p, sc->free); /* with its mark, checked when popped */
         sc->free = p;
     }

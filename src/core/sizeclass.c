@@ -1,6 +1,18 @@
 /* Size classes: 16-byte steps up to 128 bytes, then four classes per doubling
- * (160, 192, 224, 256, 320, ...) up to 1 MiB, so internal waste stays under
- * 25 % while size -> class is a table lookup (<= 1 KiB) or a clz (above). */
+ * (160, 192, 224, 256, 320, ...) up to 64 KiB, so internal waste stays under
+ * 25 % while size -> class is a table lookup (<= 1 KiB) or a clz (above).
+ *
+ * Above 64 KiB (medium blocks, MPOOL_MAX_CLASS up to 1 MiB): one class per
+ * 64 KiB page, and a span holds one block.  A freed medium block is then a
+ * wholly free span, which the decay can release on its own; and requests
+ * whose spans would be the same length share one class, so a block freed by
+ * one size serves the next of any size that rounds to its pages (four
+ * classes per doubling would keep 80, 96, 112 and 128 KiB blocks apart, all
+ * in 2-page spans).  The page-rounded tail a request does not reach is
+ * address space, not memory, until a later request writes it.  Medium
+ * blocks are not kept in the thread caches beyond one per class (each
+ * would hold up to 1 MiB): their frees go to the class's global stack,
+ * where the decay sees them. */
 #include "core/sizeclass.h"
 
 mp_class_info_t mp_classes[MP_NUM_CLASSES];
@@ -12,6 +24,8 @@ static size_t class_size(unsigned c)
 {
     if (c <= 8)
         return 16 * (size_t)c;
+    if (c > MP_CLASS_PAGE)
+        return (size_t)(c - MP_CLASS_PAGE + 1) << MP_PAGE_SHIFT;
     unsigned idx = c - 9, l = 7 + idx / 4, sub = idx % 4;
     return ((size_t)1 << l) + (size_t)(sub + 1) * ((size_t)1 << (l - 2));
 }
@@ -29,8 +43,8 @@ static void fill_class(mp_class_info_t *ci, size_t size)
     size_t pages = (8 * size + MP_PAGE_SIZE - 1) / MP_PAGE_SIZE; /* aim for >= 8 blocks */
     if (pages > MP_SPAN_PAGES_MAX)
         pages = MP_SPAN_PAGES_MAX;
-    if (pages * MP_PAGE_SIZE < size)
-        pages = (size + MP_PAGE_SIZE - 1) / MP_PAGE_SIZE;
+    if (size > MP_PAGE_SIZE) /* a medium block: its span is itself */
+        pages = size / MP_PAGE_SIZE;
     size_t batch = (size > MP_BATCH_SMALL_MAX ? MP_BATCH_BYTES_LARGE : MP_BATCH_BYTES) / size;
     batch = batch < 1 ? 1 : batch > MP_BATCH_MAX ? MP_BATCH_MAX : batch;
 
@@ -39,7 +53,7 @@ static void fill_class(mp_class_info_t *ci, size_t size)
     ci->span_blocks = (uint32_t)(pages * MP_PAGE_SIZE / size);
     ci->span_bytes = ci->span_blocks * (uint32_t)size;
     ci->batch = (uint32_t)batch;
-    ci->cache_limit = (uint32_t)(batch * 2);
+    ci->cache_limit = (uint32_t)(size > MP_PAGE_SIZE ? 1 : batch * 2);
     ci->shift = (uint32_t)__builtin_ctzl(size);
     ci->inv = inverse_mod_2_64(size >> ci->shift);
     ci->lim = UINT64_MAX / size;

@@ -12,7 +12,8 @@ extern unsigned mp_num_classes MP_HIDDEN;  /* classes in use, 1..mp_num_classes-
 void mp_sizeclass_init(size_t max_class) MP_HIDDEN;
 unsigned mp_sizeclass_for_alignment(size_t n, size_t align) MP_HIDDEN;
 
-/* size -> class in O(1): 16-byte steps to 128, then four classes per doubling.
+/* size -> class in O(1): 16-byte steps to 128, then four classes per doubling
+ * to 64 KiB, then one class per 64 KiB page (sizeclass.c says why).
  * Returns 0 for sizes above MPOOL_MAX_CLASS (and for every size before init). */
 static inline unsigned mp_size_class(size_t n)
 {
@@ -21,6 +22,8 @@ static inline unsigned mp_size_class(size_t n)
     if (n > mp_max_class_size)
         return 0;
     size_t m = n - 1;
+    if (m >= MP_PAGE_SIZE)
+        return MP_CLASS_PAGE + (unsigned)(m >> MP_PAGE_SHIFT);
     unsigned l = 63u - (unsigned)__builtin_clzl(m); /* floor(log2(n - 1)) >= 10 */
     return 9 + (l - 7) * 4 + (unsigned)((m >> (l - 2)) & 3);
 }

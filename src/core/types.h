@@ -8,7 +8,8 @@
  *   page     64 KiB unit of the region; the pagemap has one entry per page.
  *   span     a run of pages carved into equal blocks of one size class.
  *   class    a block size (16 B .. MPOOL_MAX_CLASS); class 0 is the sentinel
- *            "no class" whose bin is always empty and full.
+ *            "no class" whose bin is always empty and full.  Above 64 KiB a
+ *            class is a whole number of pages and its span is one block.
  *   bin      a thread's cache for one class: a LIFO free list, bounded.
  *   batch    a NULL-terminated list of blocks moved between a bin and the
  *            class's global stack in one CAS.
@@ -31,7 +32,8 @@
 #define MP_PAGE_SIZE ((size_t)1 << MP_PAGE_SHIFT)
 #define MP_LOOKUP_MAX 1024                        /* sizes resolved by table */
 #define MP_CLASS_LIMIT ((size_t)1 << 20)          /* ceiling for MPOOL_MAX_CLASS */
-#define MP_NUM_CLASSES 61                         /* 0 (sentinel) + 8 + 13*4 */
+#define MP_NUM_CLASSES 60                         /* 0 (sentinel) + 8 + 9*4 to 64 KiB + 15 pages */
+#define MP_CLASS_PAGE 44                          /* the 64 KiB class; then one class a page */
 #define MP_MAX_REQUEST ((size_t)PTRDIFF_MAX)      /* larger requests: ENOMEM */
 #define MP_REGION_MAX ((size_t)1 << 40)           /* 1 TiB of address space, claimed */
 /* Target bytes per batch (the unit between a bin and a global stack): half

@@ -219,11 +219,12 @@ static void init_boundaries(void)
 {
     for (size_t s = 16; s <= 128; s += 16)
         boundaries[nboundaries++] = s;
-    for (size_t base = 128; base <= ((size_t)1 << 20); base *= 2)
+    for (size_t base = 128; base < ((size_t)1 << 16); base *= 2)
         for (size_t q = 5; q <= 8; q++)
             boundaries[nboundaries++] = base * q / 4; /* four classes per doubling */
+    for (size_t pages = 2; pages <= 16; pages++)
+        boundaries[nboundaries++] = pages << 16;    /* medium: a class a page; 128 KiB the default limit */
     boundaries[nboundaries++] = 4096;                 /* page */
-    boundaries[nboundaries++] = (size_t)1 << 16;      /* MPOOL_MAX_CLASS default */
 }
 
 /* tiny 0..255, mid 0..65532, near a class boundary (+-32), large fallback. */

@@ -11,6 +11,8 @@
  *    calloc'ed blocks.
  * 4. mallopt(M_TRIM_THRESHOLD, -1), glibc's "never trim": the decay is off,
  *    so a freed heap stays for 1.5 s of light work, until malloc_trim(0).
+ * 5. Medium blocks (65..128 KiB: pooled by default, a span each) decay the
+ *    same way: 128 MiB of them, freed, back within one second.
  */
 #define _GNU_SOURCE 1
 #include "ptest.h"
@@ -34,6 +36,42 @@ static void **fill(size_t *count)
     return v;
 }
 
+static void light_work(void);
+
+static void **fill_medium(size_t *count)
+{
+    size_t n = 0, cap = (128u << 20) / (64u << 10);
+    void **v = malloc(cap * sizeof *v);
+    for (size_t bytes = 0; bytes < (128u << 20) && n < cap; n++) {
+        size_t size = (64u << 10) + 1 + (n * 7919) % (64u << 10); /* 64 KiB + 1 .. 128 KiB */
+        v[n] = malloc(size);
+        memset(v[n], (int)n, size);
+        bytes += size;
+    }
+    *count = n;
+    return v;
+}
+
+/* Free v's n blocks and do light work until RSS is back within a quarter of
+ * its rise over base, for at most 3 s: the seconds that took, or -1. */
+static double free_and_wait(void **v, size_t n, size_t base, size_t peak, size_t *now)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    double t0 = ptest_now();
+    size_t rise = peak - base;
+    *now = peak;
+    while (ptest_now() - t0 < 3.0) {
+        light_work();
+        *now = ptest_rss();
+        if (*now <= base + rise / 4)
+            return ptest_now() - t0;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    return -1;
+}
+
 static void light_work(void)
 {
     void *q[32];
@@ -48,26 +86,26 @@ int main(void)
     ptest_require_mpool("rss_decay");
     size_t base = ptest_rss(), n;
     void **v = fill(&n);
-    size_t peak = ptest_rss();
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    double t0 = ptest_now(), took = -1;
-    size_t rise = peak - base, now = peak;
-    while (ptest_now() - t0 < 3.0) {
-        light_work();
-        now = ptest_rss();
-        if (now <= base + rise / 4) {
-            took = ptest_now() - t0;
-            break;
-        }
-        struct timespec ms = { 0, 1000000 };
-        nanosleep(&ms, NULL);
-    }
+    size_t peak = ptest_rss(), now;
+    double took = free_and_wait(v, n, base, peak, &now);
     printf("decay: base %.1f MiB, peak %.1f MiB, down to %.1f MiB after %.2f s\n", base / 1048576.0,
            peak / 1048576.0, now / 1048576.0, took);
     CHECK(took >= 0 && took <= 1.0,
-          "RSS still %.1f MiB (base %.1f, peak %.1f) %.2f s after freeing everything", now / 1048576.0,
-          base / 1048576.0, peak / 1048576.0, ptest_now() - t0);
+          "RSS still %.1f MiB (base %.1f, peak %.1f) 3 s after freeing everything", now / 1048576.0,
+          base / 1048576.0, peak / 1048576.0);
+
+    size_t base_m = ptest_rss(), n_m;
+    void **v_m = fill_medium(&n_m);
+    size_t peak_m = ptest_rss();
+    took = free_and_wait(v_m, n_m, base_m, peak_m, &now);
+    printf("medium decay: base %.1f MiB, peak %.1f MiB, down to %.1f MiB after %.2f s\n",
+           base_m / 1048576.0, peak_m / 1048576.0, now / 1048576.0, took);
+    CHECK(peak_m >= base_m + (64u << 20), "128 MiB of medium blocks raised RSS by %.1f MiB only",
+          (peak_m - base_m) / 1048576.0);
+    CHECK(took >= 0 && took <= 1.0,
+          "medium blocks: RSS still %.1f MiB (base %.1f, peak %.1f) 3 s after freeing them",
+          now / 1048576.0, base_m / 1048576.0, peak_m / 1048576.0);
+    free(v_m);
 
     size_t n2;
     void **v2 = fill(&n2);

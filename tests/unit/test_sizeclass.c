@@ -37,14 +37,22 @@ START_TEST(classes_are_16_aligned_with_bounded_waste)
         ck_assert_uint_eq(ci->size % 16, 0);
         if (c > 1 && c <= 8) /* 16-byte steps: alignment allows no finer */
             ck_assert_uint_eq(ci->size - mp_classes[c - 1].size, 16);
-        if (c > 8) /* the worst request is one byte above the previous class */
+        if (c > 8 && c <= MP_CLASS_PAGE) /* the worst request is one byte above the previous class */
             ck_assert_uint_le((ci->size - mp_classes[c - 1].size - 1) * 4, ci->size);
         ck_assert_uint_ge(ci->span_blocks, 1);
         ck_assert_uint_le((size_t)ci->span_blocks * ci->size, (size_t)ci->span_pages * MP_PAGE_SIZE);
         ck_assert_uint_ge(ci->batch, 1);
         ck_assert_uint_le(ci->batch, MP_BATCH_MAX);
-        ck_assert_uint_eq(ci->cache_limit, 2 * ci->batch);
+        if (c <= MP_CLASS_PAGE) {
+            ck_assert_uint_eq(ci->cache_limit, 2 * ci->batch);
+        } else { /* medium: a page more than the class below, a span of its own, one cached */
+            ck_assert_uint_eq(ci->size - mp_classes[c - 1].size, MP_PAGE_SIZE);
+            ck_assert_uint_eq(ci->span_blocks, 1);
+            ck_assert_uint_eq((size_t)ci->span_pages * MP_PAGE_SIZE, ci->size);
+            ck_assert_uint_eq(ci->cache_limit, 1);
+        }
     }
+    ck_assert_uint_eq(mp_classes[MP_CLASS_PAGE].size, MP_PAGE_SIZE);
     ck_assert_uint_eq(mp_classes[1].size, 16);
     ck_assert_uint_eq(mp_classes[8].size, 128);
     ck_assert_uint_eq(mp_classes[9].size, 160);

@@ -362,6 +362,17 @@ char *mp_region_alloc_sampled_span(unsigned cls)
     return span;
 }
 
+/* A medium block's span of `pages` pages (wholly free, taken off its
+ * stack), cut to the span of the smaller medium class cls: its head keeps
+ * its pages, mapped for cls; the tail is released as a freed span is. */
+char *mp_region_cut_span(char *span, unsigned pages, unsigned cls)
+{
+    size_t keep = mp_classes[cls].span_pages;
+    map_span(mp_region_page_of(span), keep, cls);
+    mp_region_release_span(span + (keep << MP_PAGE_SHIFT), pages - (unsigned)keep);
+    return span;
+}
+
 /* Give a wholly free span's memory back to the OS and keep its addresses for
  * the next span of its length.  Its pagemap entries go first: from then on a
  * stale pointer into it is reported as "in no allocated span". */

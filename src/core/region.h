@@ -25,6 +25,9 @@ void mp_region_fork_prepare(void) MP_HIDDEN;
 void mp_region_fork_parent(void) MP_HIDDEN;
 void mp_region_fork_child(void) MP_HIDDEN;
 void mp_region_release_span(char *span, unsigned pages) MP_HIDDEN; /* wholly free */
+/* A free medium block's span of `pages` pages, made the block of the smaller
+ * medium class cls; the pages past it are released. */
+char *mp_region_cut_span(char *span, unsigned pages, unsigned cls) MP_HIDDEN;
 
 /* The mapped size: it grows (region.c) while other threads read it.  A plain
  * read, which the free fast path's compare takes as its operand (an atomic

@@ -12,7 +12,8 @@
  * address space, not memory, until a later request writes it.  Medium
  * blocks are not kept in the thread caches beyond one per class (each
  * would hold up to 1 MiB): their frees go to the class's global stack,
- * where the decay sees them. */
+ * where the decay sees them, and where a smaller class with none free cuts
+ * one to its size (tcache.c). */
 #include "core/sizeclass.h"
 
 mp_class_info_t mp_classes[MP_NUM_CLASSES];

@@ -28,6 +28,12 @@ static inline unsigned mp_size_class(size_t n)
     return 9 + (l - 7) * 4 + (unsigned)((m >> (l - 2)) & 3);
 }
 
+/* Above 64 KiB: a class per page, a span per block (sizeclass.c). */
+static inline bool mp_class_is_medium(unsigned cls)
+{
+    return cls > MP_CLASS_PAGE;
+}
+
 /* Exact "offset is a multiple of the block size" without a division
  * (Granlund-Montgomery / Lemire): rotate (off * inv) right by shift. */
 static inline bool mp_class_divides(const mp_class_info_t *ci, uintptr_t off)

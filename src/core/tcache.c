@@ -153,6 +153,27 @@ static void set_flush_limit(mp_bin_t *bin, uint32_t limit)
                                     __ATOMIC_RELAXED);
 }
 
+/* A medium class with no free block: a free block of the smallest larger
+ * medium class that has one, cut to size.  Its head's pages are resident
+ * already, where a new span's would fault in as the program writes them,
+ * and the tail goes back to the OS; so the free blocks of one class serve
+ * the requests of the others instead of waiting for the decay while new
+ * spans are carved beside them.  NULL if none. */
+static mp_block_t *medium_from_larger(unsigned cls)
+{
+    for (unsigned c = cls + 1; c < mp_num_classes; c++) {
+        unsigned n;
+        mp_block_t *b = mp_gstack_pop(&mp_class_stacks[c], &n);
+        if (b) {
+            mp_check_link("malloc", b);
+            b->next = NULL;
+            b->link = 0; /* handed out: no longer free */
+            return (mp_block_t *)mp_region_cut_span((char *)b, mp_classes[c].span_pages, cls);
+        }
+    }
+    return NULL;
+}
+
 /* The bin is empty: take a batch from the global stack, else a never-used
  * block from the thread's span, else a new span.  Returns one block (not
  * counted); the rest of a batch goes onto the bin.  NULL: region exhausted. */
@@ -173,6 +194,12 @@ void *mp_tcache_refill(mp_tcache_t *tc, unsigned cls)
         if (MP_COUNTERS)
             mp_counters_held(tc, (int64_t)n * mp_classes[cls].size);
         return batch;
+    }
+    if (mp_class_is_medium(cls) && (batch = medium_from_larger(cls)) != NULL) {
+        MP_PROBE(refill, mp_classes[cls].size, 1);
+        if (MP_COUNTERS)
+            mp_counters_held(tc, mp_classes[cls].size);
+        return batch; /* not fresh: calloc zeroes it */
     }
     mp_bump_t *bump = &tc->bump[cls];
     if (bump->next == bump->end) {

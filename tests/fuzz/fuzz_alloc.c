@@ -223,7 +223,7 @@ static void init_boundaries(void)
         for (size_t q = 5; q <= 8; q++)
             boundaries[nboundaries++] = base * q / 4; /* four classes per doubling */
     for (size_t pages = 2; pages <= 16; pages++)
-        boundaries[nboundaries++] = pages << 16;    /* medium: a class a page; 128 KiB the default limit */
+        boundaries[nboundaries++] = pages << 16;    /* medium: a class a page; 256 KiB the default limit */
     boundaries[nboundaries++] = 4096;                 /* page */
 }
 

@@ -81,14 +81,14 @@ if "leak_in_named_function" in leaks:
     check("known_pattern+0x" in l["stack"][0], f"frame names module+offset: {l['stack'][0]}")
 if "big_leak_in_named_function" in leaks:
     l = leaks["big_leak_in_named_function"]
-    check(l["bytes"] == 300000 and l["blocks"] == 2, "big leak bytes/blocks")
+    check(l["bytes"] == 600000 and l["blocks"] == 2, "big leak bytes/blocks")
 check(B["leaks"][0]["bytes"] >= B["leaks"][-1]["bytes"], "leaks largest first")
 check(E["totals"]["allocs"] - E["totals"]["frees"] == E["totals"]["active_blocks"], "exit: allocs - frees == active")
 check(E["totals"]["allocs"] == sum(c["allocs"] for c in E["classes"]) + E["fallback"]["allocs"],
       "totals.allocs == classes + fallback")
 check(E["totals"]["peak_active_bytes"] >= E["totals"]["active_bytes"], "peak >= active")
 check(0 < len(B["recent_sizes"]) <= 256, "recent sizes bounded")
-check(B["recent_sizes"][-2:] == [150000, 150000], f"recent sizes end with the last requests: {B['recent_sizes'][-3:]}")
+check(B["recent_sizes"][-2:] == [300000, 300000], f"recent sizes end with the last requests: {B['recent_sizes'][-3:]}")
 check(B["threads"]["live"] >= 1, "a live thread")
 
 # --- text format, %p, stderr --------------------------------------------------

@@ -36,14 +36,14 @@ int main(int argc, char **argv)
         keep[i] = malloc(97);
     for (int i = 0; i < 1000; i++)
         free(keep[i]);
-    for (int i = 0; i < 10; i++) /* 10 x 200000 bytes: the fallback */
-        keep[i] = malloc(200000);
+    for (int i = 0; i < 10; i++) /* 10 x 400000 bytes: the fallback */
+        keep[i] = malloc(400000);
     for (int i = 0; i < 10; i++)
         free(keep[i]);
-    for (int i = 0; i < 7; i++) /* leaks: 7 x 3000 and 2 x 150000 */
+    for (int i = 0; i < 7; i++) /* leaks: 7 x 3000 and 2 x 300000 (the fallback) */
         leak_in_named_function(3000);
     for (int i = 0; i < 2; i++)
-        big_leak_in_named_function(150000);
+        big_leak_in_named_function(300000);
     if (mpool_stats_dump(argv[2]) != 0)
         return 4;
     return 0;

@@ -205,7 +205,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(m and d and d["pid"] == int(m.group(1)) and path.endswith(f"mpool-{m.group(1)}.json"),
           "forking program: report of the top-level pid", r.stdout + r.stderr[-600:])
     check(re.search(r"2 more dump\(s\) written during the run", r.stderr),
-          "forking program: children's dumps listed", r.stderr[-600:])
+          "forking program: children's dumps listed", r.stderr)
 
     # ---- signals sent to mpool-run reach the program; its pid is printed; %n ---------
     e = dict(os.environ)

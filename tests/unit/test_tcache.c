@@ -184,12 +184,45 @@ START_TEST(a_thread_that_only_frees_a_class_holds_at_most_a_batch)
 }
 END_TEST
 
+START_TEST(a_medium_request_cuts_a_larger_free_block)
+{
+    /* a free 4-page block on its class's stack, none of 2 pages anywhere */
+    unsigned c4 = mp_size_class(4 * MP_PAGE_SIZE), c2 = mp_size_class(2 * MP_PAGE_SIZE);
+    ck_assert(mp_class_is_medium(c2) && mp_class_is_medium(c4));
+    ck_assert_uint_eq(mp_classes[c4].span_pages, 4);
+    mp_free(mp_malloc(1)); /* this thread's cache exists */
+    unsigned n;
+    while (mp_gstack_pop(&mp_class_stacks[c2], &n)) /* earlier tests' 2-page blocks: not ours */
+        ;
+    mp_tls_cache->bins[c2].head = NULL;
+    mp_tls_cache->bins[c2].count = 0;
+    char *big = mp_malloc(4 * MP_PAGE_SIZE - 100);
+    memset(big, 0xab, 4 * MP_PAGE_SIZE - 100);
+    size_t released = mp_region_released_bytes();
+    mp_free(big);
+    mp_tcache_flush(mp_tls_cache, c4); /* onto the stack, where any thread finds it */
+
+    char *small = mp_calloc(1, 2 * MP_PAGE_SIZE - 100);
+    ck_assert_ptr_eq(small, big); /* the same pages, cut to size */
+    for (size_t i = 0; i < 2 * MP_PAGE_SIZE - 100; i++)
+        ck_assert_uint_eq((unsigned char)small[i], 0); /* not fresh: calloc zeroed it */
+    ck_assert_uint_eq(mp_usable_size(small), 2 * MP_PAGE_SIZE);
+    ck_assert_uint_eq(mp_region_released_bytes() - released, 2 * MP_PAGE_SIZE); /* the tail */
+    unsigned cls;
+    ck_assert_int_eq(mp_region_classify(big + 2 * MP_PAGE_SIZE, &cls), MP_PTR_UNMAPPED);
+    ck_assert_int_eq(mp_region_classify(small, &cls), MP_PTR_POOL);
+    ck_assert_uint_eq(cls, c2);
+    mp_free(small);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tcache");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, first_use_replaces_the_empty_cache);
     tcase_add_test(tc, a_freed_block_is_reused_first);
+    tcase_add_test(tc, a_medium_request_cuts_a_larger_free_block);
     tcase_add_test(tc, bins_never_exceed_their_limit_and_overflow_reaches_the_global_stack);
     tcase_add_test(tc, counters_follow_every_call);
     tcase_add_test(tc, thread_exit_hands_blocks_and_cache_back);

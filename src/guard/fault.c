@@ -82,7 +82,8 @@ __attribute__((noreturn)) static void report_fault(uintptr_t addr, const ucontex
     /* the stack from the faulting instruction on: this handler's frames and
      * the kernel's signal frame come first */
     void *raw[MP_GUARD_DEPTH + 16];
-    int n = unw_backtrace(raw, MP_GUARD_DEPTH + 16);
+    mp_backtrace_fn backtrace = __atomic_load_n(&mp_stack_unwinder, __ATOMIC_ACQUIRE);
+    int n = (backtrace ? backtrace : __backtrace)(raw, MP_GUARD_DEPTH + 16); /* no dlopen here */
     void *pc = (void *)uc->uc_mcontext.gregs[REG_RIP];
     int from = 0;
     while (from < n && raw[from] != pc)
@@ -92,7 +93,7 @@ __attribute__((noreturn)) static void report_fault(uintptr_t addr, const ucontex
         r.here = raw + from;
         r.here_depth = (unsigned)(n - from) > MP_GUARD_DEPTH ? MP_GUARD_DEPTH : (unsigned)(n - from);
         r.here_starts_at_pc = true;
-    } else { /* libunwind did not cross the signal frame: the faulting pc alone */
+    } else { /* the unwinder did not cross the signal frame: the faulting pc alone */
         r.here = &pc;
         r.here_depth = 1;
         r.here_starts_at_pc = true;

@@ -1,15 +1,17 @@
 /* Call stacks (stack.h): libunwind's unw_backtrace, which caches each
- * frame's unwind rule by address, and dladdr for the names.  The main
- * program's path and libmpool's own code range are found once, on the
- * first capture. */
+ * frame's unwind rule by address, loaded at the first profiled stack; and
+ * dladdr for the names.  The main program's path and libmpool's own code
+ * range are found once, on the first capture. */
 #define _GNU_SOURCE
 #include "profile/stack.h"
 #include "base/fmt.h"
+#include "base/report.h"
 #include "platform/os.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <stdatomic.h>
 
 static uintptr_t self_lo, self_hi; /* libmpool's own code, left out of stacks */
 static char exe_path[1024];        /* the main program, which dladdr leaves unnamed */
@@ -59,10 +61,26 @@ unsigned mp_stack_trim(void *const *raw, int n, void **pcs, unsigned max)
     return depth;
 }
 
-/* glibc's backtrace (libgcc's unwinder, which finds each frame's rules with
- * _dl_find_object: no lock, no system call, no cache of its own), by its
- * own name: libunwind exports a backtrace too. */
-extern int __backtrace(void **buffer, int size);
+mp_backtrace_fn mp_stack_unwinder;
+
+/* Racing threads load it once each at most: dlopen counts references, and
+ * both find the same function. */
+mp_backtrace_fn mp_stack_load_unwinder(void)
+{
+    mp_backtrace_fn fn = NULL;
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (lib)
+        fn = (mp_backtrace_fn)dlsym(lib, "unw_backtrace");
+    if (fn == NULL) {
+        static _Atomic bool warned;
+        if (!atomic_exchange(&warned, true))
+            mp_warn("libunwind.so.8 could not be loaded: stacks come from glibc's backtrace, "
+                    "about 15 times slower (install libunwind8)");
+        fn = __backtrace;
+    }
+    __atomic_store_n(&mp_stack_unwinder, fn, __ATOMIC_RELEASE);
+    return fn;
+}
 
 unsigned mp_stack_capture_lean(void **pcs, unsigned max)
 {

@@ -316,6 +316,20 @@ with tempfile.TemporaryDirectory() as tmp:
               and re.search(r"^\d+: 0x[0-9a-f]+/0x[0-9a-f]+/0x0 \S*/sites ", p.stdout, re.M),
               "go tool pprof -raw: sample types, period, comment, the program's mapping",
               p.stdout + p.stderr)
+        # --view peak: the in-use types carry the peak view, which pprof then reports
+        pb_peak = os.path.join(tmp, "peak.pb.gz")
+        r = report(dump, "--pprof", pb_peak, "--view", "peak")
+        check(r.returncode == 0 and r.stdout == "", "--pprof --view peak: exit 0", r.stderr)
+        peak_site = max(sites, key=lambda x: x["peak_bytes"])
+        p, rows = top_rows([go, "tool", "pprof"], "-sample_index=inuse_space", pb_peak)
+        check(peak_site["stack"][0].startswith("peak_then_free+")
+              and rows[:1] == [(peak_site["peak_bytes"], "peak_then_free")],
+              f"go tool pprof -top of --view peak: peak_then_free {peak_site['peak_bytes']:,} "
+              "(freed before the dump, held at the peak)", p.stdout + p.stderr)
+        p, rows = top_rows([go, "tool", "pprof"], "-sample_index=alloc_space", pb_peak)
+        check(rows[:1] == [(churn_site["alloc_bytes"], "churn")],
+              "go tool pprof -top -sample_index=alloc_space of --view peak: alloc unchanged",
+              p.stdout + p.stderr)
 
     # pprof itself, with binutils: names the frames the dump left unnamed (no -rdynamic)
     pdump, _ = run(plain)

@@ -7,7 +7,6 @@ dump names the allocating frames.
 
     tests/preload/lazy_unwind.py PATH/TO/libmpool.so
 """
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import tempfile
 
 LIB = os.path.abspath(sys.argv[1])
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcheck import check, finish  # noqa: E402
+from pcheck import check, finish, load_dump  # noqa: E402
 
 # allocates past pymalloc (malloc), then prints its own mappings
 PROGRAM = ("def keep_blocks():\n"
@@ -42,11 +41,7 @@ with tempfile.TemporaryDirectory() as tmp:
                   "without MPOOL_PROF, libunwind or liblzma is mapped")
         else:
             check(mapped(r.stdout, "libunwind.so"), "with MPOOL_PROF=1, libunwind is not mapped")
-            try:
-                d = json.load(open(stats))
-            except (OSError, ValueError) as e:
-                d = None
-                check(False, f"no stats dump: {e}")
+            d = load_dump(stats)
             if d:
                 frames = [f for l in d.get("leaks", []) for f in l["stack"]]
                 check(d.get("leaks") and any("python3" in f for f in frames),

@@ -6,7 +6,6 @@ few MiB above the program's own, not a 1 TiB reservation.
 
     tests/preload/ulimit.py PATH/TO/libmpool.so
 """
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import tempfile
 LIB = os.path.abspath(sys.argv[1])
 PROGRAM = "x = [bytes(600 + i % 400) for i in range(200000)]; print(len(x))"  # past pymalloc: malloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcheck import check, finish  # noqa: E402
+from pcheck import check, finish, load_dump  # noqa: E402
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -27,11 +26,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and r.stdout.strip() == "200000",
           f"python3 under ulimit -v 400000 exited {r.returncode}: {r.stdout!r} {r.stderr[-300:]!r}")
     check(r.stderr == "", f"libmpool wrote to stderr under the limit: {r.stderr[-300:]!r}")
-    try:
-        d = json.load(open(stats))
-    except (OSError, ValueError) as e:
-        d = None
-        check(False, f"no stats dump: {e}")
+    d = load_dump(stats)
     if d:
         pooled = sum(c["allocs"] for c in d["classes"])
         check(pooled >= 200000, f"pooled allocations {pooled}: the pools did not serve the program")

@@ -281,8 +281,10 @@ MP_EXPORT mpool_fixed_t *mpool_fixed_create(const struct mpool_fixed_config *cfg
     p->block_size = (cfg->block_size + 15) & ~(size_t)15;
     p->stride = HDR + p->block_size;
     /* a slab fits the largest class, so it is a pooled block; else one block
-     * per (fallback) allocation, whose start the registry knows */
-    size_t room = mp_max_class_size > sizeof(slab_t) ? mp_max_class_size - sizeof(slab_t) : 0;
+     * per (fallback) allocation, whose start the registry knows.  At most a
+     * 64 KiB page: medium classes would make every slab up to 16 times that */
+    size_t slab_max = mp_max_class_size < MP_PAGE_SIZE ? mp_max_class_size : MP_PAGE_SIZE;
+    size_t room = slab_max > sizeof(slab_t) ? slab_max - sizeof(slab_t) : 0;
     p->per_slab = room / p->stride ? room / p->stride : 1;
     if (p->per_slab > 64)
         p->per_slab = 64;

@@ -372,12 +372,18 @@ void mp_reclaim_fallback_freed(void)
 
 size_t mp_reclaim_pass(bool all)
 {
-    if (!mp_init() || !pass_begin(true))
+    if (!mp_init())
         return 0;
+    /* a pass this one waited for (the background thread's decay) may have
+     * released what this one would have: it counts as this call's */
+    uint64_t before = atomic_load_explicit(&mp_reclaim_released_bytes, memory_order_relaxed);
+    if (!pass_begin(true))
+        return 0;
+    size_t waited = (size_t)(atomic_load_explicit(&mp_reclaim_released_bytes, memory_order_relaxed) - before);
     size_t released = span_count != NULL ? reclaim_all_classes(all, false) : 0;
     released += mp_fallback_release_cached(all);
     pass_end(all);
-    return released;
+    return waited + released;
 }
 
 /* Address space ran short: the region cannot grow for the limit (RLIMIT_AS).

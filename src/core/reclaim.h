@@ -32,8 +32,9 @@ void mp_reclaim_pools_grew(size_t bytes) MP_HIDDEN;
 /* The region cannot grow for the address-space limit: give back what is
  * free now; true when a pass ended (spans may be free to take). */
 bool mp_reclaim_for_space(void) MP_HIDDEN;
-/* A pass now, waiting for one under way; bytes released.  all: every wholly
- * free span (malloc_trim); else only those already free at the last pass. */
+/* A pass now, waiting for one under way; bytes released (with those the
+ * pass waited for released).  all: every wholly free span (malloc_trim);
+ * else only those already free at the last pass. */
 size_t mp_reclaim_pass(bool all) MP_HIDDEN;
 void mp_reclaim_fork_child(void) MP_HIDDEN;
 extern _Atomic uint64_t mp_reclaim_passes MP_HIDDEN, mp_reclaim_released_bytes MP_HIDDEN;

@@ -153,21 +153,31 @@ static void set_flush_limit(mp_bin_t *bin, uint32_t limit)
                                     __ATOMIC_RELAXED);
 }
 
+/* The longest tail a cut releases, in pages: short tails are reused by the
+ * next spans of their length (a page's is every small class's up to 8 KiB),
+ * where long ones, each next to a live block, would wait for a medium
+ * class of exactly their length while the region grows past them. */
+#define MAX_CUT_PAGES 2
+
 /* A medium class with no free block: a free block of the smallest larger
- * medium class that has one, cut to size.  Its head's pages are resident
+ * medium class (at most MAX_CUT_PAGES larger) that has one, cut to size.  Its head's pages are resident
  * already, where a new span's would fault in as the program writes them,
  * and the tail goes back to the OS; so the free blocks of one class serve
  * the requests of the others instead of waiting for the decay while new
  * spans are carved beside them.  NULL if none. */
 static mp_block_t *medium_from_larger(unsigned cls)
 {
-    for (unsigned c = cls + 1; c < mp_num_classes; c++) {
+    if (MP_UNLIKELY(mp_opt.debug)) /* its check of a reused block wants the trailer of its own size */
+        return NULL;
+    for (unsigned c = cls + 1; c < mp_num_classes && c <= cls + MAX_CUT_PAGES; c++) {
         unsigned n;
         mp_block_t *b = mp_gstack_pop(&mp_class_stacks[c], &n);
         if (b) {
             mp_check_link("malloc", b);
             b->next = NULL;
             b->link = 0; /* handed out: no longer free */
+            size_t tail = (size_t)(c - cls) << MP_PAGE_SHIFT;
+            atomic_fetch_add_explicit(&mp_reclaim_released_bytes, tail, memory_order_relaxed);
             return (mp_block_t *)mp_region_cut_span((char *)b, mp_classes[c].span_pages, cls);
         }
     }

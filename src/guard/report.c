@@ -110,7 +110,7 @@ void mp_guard_report_here(mp_guard_report_t *r)
 {
     void *pcs[MP_GUARD_DEPTH];
     r->here = pcs;
-    r->here_depth = mp_stack_capture(pcs, MP_GUARD_DEPTH);
+    r->here_depth = mp_stack_capture_lean(pcs, MP_GUARD_DEPTH); /* loads nothing: the heap is bad */
     r->here_starts_at_pc = false;
     mp_guard_report(r);
 }

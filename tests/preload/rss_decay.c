@@ -112,11 +112,16 @@ int main(void)
     size_t peak2 = ptest_rss();
     for (size_t i = 0; i < n2; i++)
         free(v2[i]);
+    size_t before_trim = ptest_rss();
     int trimmed = malloc_trim(0);
     size_t after = ptest_rss();
     printf("trim: peak %.1f MiB, %.1f MiB right after malloc_trim(0) = %d\n", peak2 / 1048576.0,
            after / 1048576.0, trimmed);
-    CHECK(trimmed == 1, "malloc_trim(0) = %d after freeing 256 MiB, want 1", trimmed);
+    /* 0 is right only if the decay gave it all back first (a slow machine:
+     * spans freed early in the loop were free at two passes before it ended) */
+    CHECK(trimmed == 1 || before_trim <= base + (peak2 - base) / 4,
+          "malloc_trim(0) = %d after freeing 256 MiB (RSS %.1f MiB just before), want 1", trimmed,
+          before_trim / 1048576.0);
     CHECK(after <= base + (peak2 - base) / 4, "malloc_trim(0) left RSS at %.1f MiB (peak %.1f)",
           after / 1048576.0, peak2 / 1048576.0);
 

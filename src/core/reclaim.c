@@ -46,6 +46,7 @@
 #include "core/gstack.h"
 #include "core/init.h"
 #include "core/region.h"
+#include "core/sampled.h"
 #include "core/tcache.h"
 #include "fallback/fallback.h"
 #include "platform/os.h"
@@ -382,6 +383,8 @@ size_t mp_reclaim_pass(bool all)
     size_t waited = (size_t)(atomic_load_explicit(&mp_reclaim_released_bytes, memory_order_relaxed) - before);
     size_t released = span_count != NULL ? reclaim_all_classes(all, false) : 0;
     released += mp_fallback_release_cached(all);
+    if (all)
+        released += mp_sampled_release_kept();
     pass_end(all);
     return waited + released;
 }

@@ -35,7 +35,8 @@ typedef struct sampled_class {
 /* A medium block's span is the block (sizeclass.c), so each of its frees
  * empties a span: up to this many per class stay listed, table and all,
  * rather than costing a release, a table unmap and a map and page faults at
- * the next sampled block of the class.  At most 1 MiB each. */
+ * the next sampled block of the class.  At most 1 MiB each; malloc_trim
+ * releases them (mp_sampled_release_kept). */
 #define KEEP_MEDIUM_SPANS 4
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -164,6 +165,35 @@ bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out)
     }
     pthread_mutex_unlock(&lock);
     return true;
+}
+
+size_t mp_sampled_release_kept(void)
+{
+    size_t released = 0;
+    pthread_mutex_lock(&lock);
+    for (unsigned c = MP_CLASS_PAGE + 1; c < mp_num_classes; c++) {
+        sampled_class_t *sc = &classes[c];
+        const mp_class_info_t *ci = &mp_classes[c];
+        mp_block_t *stay = NULL;
+        for (mp_block_t *b = sc->free, *next; b; b = next) {
+            mp_check_link("free", b);
+            next = b->next; /* before the release writes the span's link */
+            if ((char *)b == sc->carving) { /* the span being carved: it stays */
+                mp_block_set_next(b, stay);
+                stay = b;
+                continue;
+            }
+            size_t first = mp_region_page_of(b); /* a medium block is its span */
+            mp_os_unmap(span_blocks_of[first], table_bytes(ci));
+            span_blocks_of[first] = NULL;
+            mp_region_release_span((char *)b, ci->span_pages);
+            released += (size_t)ci->span_pages << MP_PAGE_SHIFT;
+        }
+        sc->free = stay;
+        sc->kept = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return released;
 }
 
 void mp_sampled_fork_prepare(void)

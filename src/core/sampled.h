@@ -20,6 +20,8 @@ void *mp_sampled_alloc(unsigned cls, const mp_sampled_block_t *what, bool *reuse
  * remembers; false if it is not live (freed before, or never made). */
 bool mp_sampled_lookup(const void *p, unsigned cls, mp_sampled_block_t *out) MP_HIDDEN;
 bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out) MP_HIDDEN;
+/* Release the emptied medium spans kept for reuse (malloc_trim); bytes. */
+size_t mp_sampled_release_kept(void) MP_HIDDEN;
 void mp_sampled_fork_prepare(void) MP_HIDDEN;
 void mp_sampled_fork_parent(void) MP_HIDDEN;
 void mp_sampled_fork_child(void) MP_HIDDEN;

@@ -380,8 +380,7 @@ static void *alloc_block(mp_tcache_t *tc, unsigned cls, size_t n, size_t align, 
  * M_PERTURB): the fast paths' misses take the safe-linked lane (alloc.h). */
 static inline bool lane_open(void)
 {
-    return MP_UNLIKELY(mp_link_mask != 0) && !mp_opt.debug && !mp_limit_on() &&
-           !atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
+    return MP_UNLIKELY(mp_link_mask != 0) && mp_tcache_calls_unwatched();
 }
 
 /* noinline: a call here gets the copy of alloc_aligned specialised for it */

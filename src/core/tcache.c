@@ -11,8 +11,6 @@
 #define _GNU_SOURCE
 #include "core/tcache.h"
 #include "base/probes.h"
-#include "base/fmt.h"
-#include "base/report.h"
 #include "core/alloc.h"
 #include "base/options.h"
 #include "core/counters.h"
@@ -160,11 +158,11 @@ static void set_flush_limit(mp_bin_t *bin, uint32_t limit)
 #define MAX_CUT_PAGES 2
 
 /* A medium class with no free block: a free block of the smallest larger
- * medium class (at most MAX_CUT_PAGES larger) that has one, cut to size.  Its head's pages are resident
- * already, where a new span's would fault in as the program writes them,
- * and the tail goes back to the OS; so the free blocks of one class serve
- * the requests of the others instead of waiting for the decay while new
- * spans are carved beside them.  NULL if none. */
+ * medium class (at most MAX_CUT_PAGES larger) that has one, cut to size.
+ * Its head's pages are resident already, where a new span's would fault in
+ * as the program writes them, and the tail goes back to the OS; so the free
+ * blocks of one class serve the requests of the others instead of waiting
+ * for the decay while new spans are carved beside them.  NULL if none. */
 static mp_block_t *medium_from_larger(unsigned cls)
 {
     if (MP_UNLIKELY(mp_opt.debug)) /* its check of a reused block wants the trailer of its own size */
@@ -176,7 +174,7 @@ static mp_block_t *medium_from_larger(unsigned cls)
             mp_check_link("malloc", b);
             b->next = NULL;
             b->link = 0; /* handed out: no longer free */
-            size_t tail = (size_t)(c - cls) << MP_PAGE_SHIFT;
+            size_t tail = mp_classes[c].size - mp_classes[cls].size; /* a medium block is its span */
             atomic_fetch_add_explicit(&mp_reclaim_released_bytes, tail, memory_order_relaxed);
             return (mp_block_t *)mp_region_cut_span((char *)b, mp_classes[c].span_pages, cls);
         }
@@ -279,14 +277,18 @@ void mp_tcache_free_uncached(void *p, unsigned cls)
     mp_gstack_push(&mp_class_stacks[cls], b, 1);
 }
 
-/* A free block whose mark no longer matches its link (tcache.h). */
+bool mp_tcache_calls_unwatched(void)
+{
+    return !mp_limit_on() && !mp_opt.debug &&
+           !atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
+}
+
 /* The fast paths are open unless a memory cap is set, MPOOL_DEBUG or
- * safe-linking (tcache.h) is on or mallopt(M_PERTURB) fills blocks: each
- * needs every call on the slow paths. */
+ * safe-linking (freelink.h) is on or mallopt(M_PERTURB) fills blocks: each
+ * needs every call on the slow paths (safe-linking alone: on the lane). */
 bool mp_tcache_gates_open(void)
 {
-    return !mp_limit_on() && !mp_opt.debug && !mp_link_mask &&
-           !atomic_load_explicit(&mp_perturb_byte, memory_order_relaxed);
+    return !mp_link_mask && mp_tcache_calls_unwatched();
 }
 
 /* Open or close the fast paths of every cache (see above).  Closed: every

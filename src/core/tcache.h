@@ -17,7 +17,10 @@ void mp_tcache_flush(mp_tcache_t *tc, unsigned cls) MP_HIDDEN;
 void mp_tcache_free_uncached(void *p, unsigned cls) MP_HIDDEN;
 void mp_tcache_thread_exit(void *tc) MP_HIDDEN;
 void mp_tcache_give_back(mp_tcache_t *tc) MP_HIDDEN;
-bool mp_tcache_gates_open(void) MP_HIDDEN; /* no cap, no MPOOL_DEBUG, no safe-linking */
+/* Nothing needs to see every call: no memory cap, no MPOOL_DEBUG, no
+ * M_PERTURB fill (safe-linking aside). */
+bool mp_tcache_calls_unwatched(void) MP_HIDDEN;
+bool mp_tcache_gates_open(void) MP_HIDDEN; /* that, and no safe-linking */
 void mp_tcache_set_gates(void) MP_HIDDEN;  /* open or close every cache's fast paths to match */
 mp_tcache_t *mp_tcache_all(void) MP_HIDDEN; /* head of the every-cache list */
 void mp_tcache_fork_prepare(void) MP_HIDDEN;

@@ -80,7 +80,7 @@ void *mp_sampled_alloc(unsigned cls, const mp_sampled_block_t *what, bool *reuse
         mp_check_link("malloc", sc->free); /* a write after free, as in a bin (tcache.h) */
         sc->free = sc->free->next;
         ((mp_block_t *)p)->link = 0; /* no longer free */
-        if (ci->span_blocks == 1 && p != sc->carving)
+        if (mp_class_is_medium(cls) && p != sc->carving)
             sc->kept--;
     } else {
         if (sc->next == sc->end && span_live) {
@@ -137,6 +137,15 @@ static void unlist_span(sampled_class_t *sc, const char *span, size_t bytes)
     }
 }
 
+/* Give an emptied span back: its table unmapped, its pages released. */
+static void release_span(const mp_class_info_t *ci, char *span)
+{
+    size_t first = mp_region_page_of(span);
+    mp_os_unmap(span_blocks_of[first], table_bytes(ci));
+    span_blocks_of[first] = NULL;
+    mp_region_release_span(span, ci->span_pages);
+}
+
 bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out)
 {
     const mp_class_info_t *ci = &mp_classes[cls];
@@ -151,14 +160,12 @@ bool mp_sampled_free(void *p, unsigned cls, mp_sampled_block_t *out)
     sampled_class_t *sc = &classes[cls];
     size_t first = span_first_page(p);
     char *span = (char *)(mp_region.base + (first << MP_PAGE_SHIFT));
-    bool keep_medium = ci->span_blocks == 1 && sc->kept < KEEP_MEDIUM_SPANS;
+    bool keep_medium = mp_class_is_medium(cls) && sc->kept < KEEP_MEDIUM_SPANS;
     if (--span_live[first] == 0 && span != sc->carving && !keep_medium) {
         unlist_span(sc, span, ci->span_bytes);
-        mp_os_unmap(span_blocks_of[first], table_bytes(ci));
-        span_blocks_of[first] = NULL;
-        mp_region_release_span(span, ci->span_pages);
+        release_span(ci, span);
     } else {
-        if (ci->span_blocks == 1 && span != sc->carving)
+        if (mp_class_is_medium(cls) && span != sc->carving)
             sc->kept++;
         mp_block_set_next(p, sc->free); /* with its mark, checked when popped */
         sc->free = p;
@@ -183,11 +190,8 @@ size_t mp_sampled_release_kept(void)
                 stay = b;
                 continue;
             }
-            size_t first = mp_region_page_of(b); /* a medium block is its span */
-            mp_os_unmap(span_blocks_of[first], table_bytes(ci));
-            span_blocks_of[first] = NULL;
-            mp_region_release_span((char *)b, ci->span_pages);
-            released += (size_t)ci->span_pages << MP_PAGE_SHIFT;
+            release_span(ci, (char *)b); /* a medium block is its span */
+            released += ci->size;
         }
         sc->free = stay;
         sc->kept = 0;
